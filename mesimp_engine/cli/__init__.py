@@ -1,0 +1,40 @@
+"""The ``mesimp-engine`` command line: one module per sub-command, each with
+``add_parser(subparsers)`` that registers it and sets ``func`` to run it."""
+
+import argparse
+import sys
+
+from mesimp_engine import __version__
+from mesimp_engine.cli import bench
+
+
+SUBCOMMANDS = (bench,)
+
+
+class UserError(Exception):
+    """An error the user can fix (bad flag, missing data): printed as one line, no traceback."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="mesimp-engine",
+        description="meProp / meSimp / meAct / DropBack / GSM on a CPU engine built from scratch.",
+    )
+    parser.add_argument("--version", action="version", version=f"mesimp-engine {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module in SUBCOMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UserError as error:
+        print(f"mesimp-engine: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mesimp-engine: interrupted", file=sys.stderr)
+        return 130
