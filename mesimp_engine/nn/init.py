@@ -1,0 +1,23 @@
+"""Weight initialisation from an explicit ``numpy.random.Generator`` (reproducible)."""
+
+import numpy as np
+
+
+def glorot_uniform(rng, shape, dtype=np.float32, gain=1.0):
+    """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)); shape (fan_out, fan_in) or
+    (rows, cols) for an embedding table."""
+    fan_out, fan_in = shape[0], shape[1]
+    a = gain * np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-a, a, size=shape).astype(dtype)
+
+
+def uniform(rng, shape, bound, dtype=np.float32):
+    """U(-bound, bound)."""
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def as_rng(seed_or_rng):
+    """A Generator from a seed, or the Generator itself."""
+    if isinstance(seed_or_rng, np.random.Generator):
+        return seed_or_rng
+    return np.random.default_rng(seed_or_rng)

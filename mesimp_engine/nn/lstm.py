@@ -1,0 +1,85 @@
+"""LSTM layers built from the engine's ops: ``LSTMCell``, ``LSTM`` and ``BiLSTM``.
+
+Gates in PyTorch's order (i, f, g, o), so the weights can be compared with
+``torch.nn.LSTM``: pre = x W_ih^T + b + h W_hh^T, split in four blocks of ``hidden``;
+i = sigmoid, f = sigmoid, g = tanh (the candidate), o = sigmoid;
+c' = f * c + i * g;  h' = o * tanh(c').  One bias vector (PyTorch has two that add up);
+the forget-gate block of the bias starts at 1.
+"""
+
+import numpy as np
+
+from mesimp_engine import ops
+from mesimp_engine.nn.init import as_rng, uniform
+from mesimp_engine.nn.module import Module
+from mesimp_engine.parameter import Parameter
+
+
+class LSTMCell(Module):
+    """One step.  x: (1, input_size) (or its precomputed projection, see ``step``),
+    h, c: (1, hidden_size) -> (h', c').  W_ih: (4h, in), W_hh: (4h, h), b: (4h,)."""
+
+    def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32):
+        super().__init__()
+        rng = as_rng(rng)
+        bound = 1.0 / np.sqrt(hidden_size)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih = Parameter(uniform(rng, (4 * hidden_size, input_size), bound, dtype), "weight_ih")
+        self.weight_hh = Parameter(uniform(rng, (4 * hidden_size, hidden_size), bound, dtype), "weight_hh")
+        bias = uniform(rng, (4 * hidden_size,), bound, dtype)
+        bias[hidden_size : 2 * hidden_size] = 1.0
+        self.bias = Parameter(bias, "bias")
+
+    def project_inputs(self, xs):
+        """x W_ih^T + b for every time step at once: (T, in) -> (T, 4h)."""
+        return ops.affine(xs, self.weight_ih, self.bias, name=self.weight_ih.name)
+
+    def step(self, projected, h, c):
+        """One step from the projected input (1, 4h) and the state (h, c) (None at t = 0)."""
+        H = self.hidden_size
+        pre = projected if h is None else ops.add(projected, ops.affine(h, self.weight_hh, name=self.weight_hh.name))
+        i = ops.sigmoid(ops.slice_cols(pre, 0, H))
+        f = ops.sigmoid(ops.slice_cols(pre, H, 2 * H))
+        g = ops.tanh(ops.slice_cols(pre, 2 * H, 3 * H))
+        o = ops.sigmoid(ops.slice_cols(pre, 3 * H, 4 * H))
+        c_new = ops.mul(i, g) if c is None else ops.add(ops.mul(f, c), ops.mul(i, g))
+        h_new = ops.mul(o, ops.tanh(c_new))
+        return h_new, c_new
+
+    def forward(self, x, h=None, c=None):
+        return self.step(self.project_inputs(x), h, c)
+
+
+class LSTM(Module):
+    """A one-directional LSTM over a sentence.  xs: (T, input_size) -> (T, hidden_size)
+    (the hidden state at every step, in the order of the input). ``reverse=True`` reads
+    the sentence from its end. The initial state is zero."""
+
+    def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32):
+        super().__init__()
+        self.cell = LSTMCell(input_size, hidden_size, rng, dtype)
+
+    def forward(self, xs, reverse=False):
+        projected = self.cell.project_inputs(xs)
+        T = projected.shape[0]
+        order = range(T - 1, -1, -1) if reverse else range(T)
+        h = c = None
+        outputs = [None] * T
+        for t in order:
+            h, c = self.cell.step(ops.slice_rows(projected, t, t + 1), h, c)
+            outputs[t] = h
+        return ops.concat(outputs, axis=0)
+
+
+class BiLSTM(Module):
+    """A bidirectional LSTM: xs (T, in) -> (T, 2 * hidden_size), forward states then
+    backward states in each row."""
+
+    def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32):
+        super().__init__()
+        rng = as_rng(rng)
+        self.forward_lstm = LSTM(input_size, hidden_size, rng, dtype)
+        self.backward_lstm = LSTM(input_size, hidden_size, rng, dtype)
+
+    def forward(self, xs):
+        return ops.concat([self.forward_lstm(xs), self.backward_lstm(xs, reverse=True)], axis=1)

@@ -1,0 +1,33 @@
+"""AdaGrad."""
+
+import numpy as np
+
+from mesimp_engine.optim.optimizer import Optimizer
+
+
+def adagrad_update_(w, g, sum_sq, lr, eps, weight_decay=0.0):
+    """One AdaGrad step in place (PyTorch's equations, initial accumulator 0, no lr decay):
+
+        g <- g + weight_decay * w
+        s <- s + g^2
+        w <- w - lr * g / (sqrt(s) + eps)        (eps outside the square root)
+    """
+    if weight_decay:
+        g = g + weight_decay * w
+    sum_sq += g * g
+    w -= lr * g / (np.sqrt(sum_sq) + eps)
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad (see ``adagrad_update_``). The papers: lr 0.01 (parsing, POS), 0.1 (MNIST),
+    eps 1e-6. State: ``sum``."""
+
+    def __init__(self, params, lr=0.01, eps=1e-6, weight_decay=0.0, sparse=False):
+        super().__init__(params, sparse)
+        self.lr, self.eps, self.weight_decay = lr, eps, weight_decay
+
+    def init_state(self, w):
+        return {"sum": np.zeros_like(w)}
+
+    def update(self, w, g, state, t):
+        adagrad_update_(w, g, state["sum"], self.lr, self.eps, self.weight_decay)

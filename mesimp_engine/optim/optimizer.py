@@ -1,0 +1,67 @@
+"""The optimizer base: bookkeeping only; each optimizer's math is a pure function.
+
+State lives on the parameter handle (``Parameter.state``), so trimming a parameter's rows
+trims its optimizer state with it. ``step()`` updates every parameter from its ``grad``
+(gradients are averaged over the mini-batch by the loss, not here).
+
+Sparse-aware mode (``sparse=True``): only the rows that received gradient since the last
+``zero_grad()`` are updated, and only their state changes. For Adam this means the moments
+of untouched rows are not decayed and their weights do not move (as in PyTorch's
+``SparseAdam``); the step counter still counts every step, so bias correction is global.
+Dense mode (default) is the textbook update: every element decays, even with a zero gradient.
+"""
+
+
+class Optimizer:
+    def __init__(self, params, sparse=False):
+        self.params = [p for p in params]
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: no parameters to optimize")
+        self.sparse = sparse
+
+    def zero_grad(self):
+        for p in self.params:
+            p.zero_grad()
+
+    def reset_state(self):
+        """Forget all optimizer state (meSimp re-initialises it at every cycle)."""
+        for p in self.params:
+            p.state.clear()
+
+    def step(self):
+        for p in self.params:
+            if not p.requires_grad:
+                continue
+            rows = p.touched_rows() if self.sparse else None
+            if rows is None:
+                self.update(p.value, p.grad, self._state(p), self._count(p))
+            elif rows.size:
+                state = {k: v[rows] for k, v in self._state(p).items()}
+                w = p.value[rows]
+                self.update(w, p.grad[rows], state, self._count(p))
+                p.value[rows] = w
+                for k, v in state.items():
+                    p.state[k][rows] = v
+            else:
+                self._count(p)
+
+    def _count(self, p):
+        """Advance and return the parameter's step counter (1 at the first step)."""
+        t = p.state.get("step", 0) + 1
+        p.state["step"] = t
+        return t
+
+    def _state(self, p):
+        """The parameter's state arrays (created on first use by ``init_state``)."""
+        arrays = {k: v for k, v in p.state.items() if k != "step"}
+        if not arrays:
+            arrays = self.init_state(p.value)
+            p.state.update(arrays)
+        return arrays
+
+    def init_state(self, w):
+        return {}
+
+    def update(self, w, g, state, t):
+        """Update ``w`` (and the arrays in ``state``) in place from gradient ``g`` at step ``t``."""
+        raise NotImplementedError

@@ -1,0 +1,150 @@
+"""The tape: fan-out accumulation, skipped gradients, renewal, dump, timers, errors."""
+
+import numpy as np
+import pytest
+
+from mesimp_engine import gradcheck, ops
+from mesimp_engine.errors import NonFiniteError, ShapeError, StaleNodeError
+from mesimp_engine.graph import Graph
+from mesimp_engine.ops.activation import Cube
+from mesimp_engine.ops.linalg import Affine
+from mesimp_engine.parameter import Parameter
+
+
+def test_value_used_twice_gets_both_gradients():
+    x = Parameter(np.array([[0.5, -1.5, 2.0]]), "x")
+    g = Graph()
+    y = ops.mul(x, x)  # x used twice by one op
+    z = ops.add(ops.tanh(x), y)  # and by two more ops
+    g.backward(ops.sum(z))
+    np.testing.assert_allclose(x.grad, 2 * x.value + (1 - np.tanh(x.value) ** 2))
+    assert max(gradcheck.check(lambda x: ops.sum(ops.add(ops.mul(x, x), ops.tanh(x))), x.value.copy())) < 1e-7
+
+
+def test_add_of_a_node_with_itself():
+    x = Parameter(np.array([[1.0, 2.0]]), "x")
+    g = Graph()
+    g.backward(ops.sum(ops.add(x, x)))
+    np.testing.assert_allclose(x.grad, [[2.0, 2.0]])
+
+
+class SpyAffine(Affine):
+    needs_seen = []
+
+    def backward(self, dy, needs):
+        SpyAffine.needs_seen.append(needs)
+        return super().backward(dy, needs)
+
+
+def test_first_layer_computes_no_dx_and_data_gets_no_grad():
+    rng = np.random.default_rng(0)
+    W1, W2 = Parameter(rng.standard_normal((4, 3)), "W1"), Parameter(rng.standard_normal((2, 4)), "W2")
+    g = Graph()
+    x = g.input(rng.standard_normal((5, 3)))
+    h = g.apply(SpyAffine(), (x, W1))
+    out = g.apply(SpyAffine(), (ops.relu(h), W2))
+    SpyAffine.needs_seen.clear()
+    g.backward(ops.sum(out))
+    assert SpyAffine.needs_seen == [(True, True), (False, True)]
+    assert x.grad is None
+
+
+def test_nodes_that_need_no_gradient_are_skipped():
+    g = Graph()
+    a = g.input(np.ones((2, 2)))
+    b = ops.tanh(a)
+    assert not b.requires_grad
+    p = Parameter(np.ones((2, 2)), "p")
+    loss = ops.sum(ops.add(b, p))
+    g.backward(loss)
+    assert b.grad is None and a.grad is None
+    np.testing.assert_allclose(p.grad, np.ones((2, 2)))
+
+
+def test_node_from_renewed_graph_raises():
+    g1 = Graph()
+    x = g1.input(np.ones((1, 2)))
+    Graph()
+    with pytest.raises(StaleNodeError, match="renewed"):
+        ops.tanh(x)
+
+
+def test_backward_on_renewed_graph_raises():
+    p = Parameter(np.ones(2), "p")
+    g1 = Graph()
+    loss = ops.sum(p)
+    Graph()
+    with pytest.raises(StaleNodeError):
+        g1.backward(loss)
+
+
+def test_shape_mismatch_names_op_and_shapes():
+    g = Graph()
+    x = g.input(np.ones((2, 3)))
+    W = Parameter(np.ones((4, 5)), "layer.weight")
+    with pytest.raises(ShapeError, match=r"Affine.*\(2, 3\).*\(4, 5\)"):
+        ops.affine(x, W)
+    with pytest.raises(ShapeError, match=r"Add.*\(2, 3\).*\(4, 5\)"):
+        ops.add(x, W)
+
+
+def test_backward_from_non_scalar_needs_grad():
+    g = Graph()
+    y = ops.tanh(Parameter(np.ones((2, 2)), "p"))
+    with pytest.raises(ShapeError, match="non-scalar"):
+        g.backward(y)
+
+
+def test_finite_check_names_first_bad_op():
+    g = Graph(check_finite=True)
+    x = g.input(np.array([[1.0, 0.0]]))
+    W = Parameter(np.array([[1e200, 1.0]]), "hidden.weight")
+    h = ops.affine(x, W, name="hidden")
+    with np.errstate(over="ignore"):
+        with pytest.raises(NonFiniteError, match=r"Cube \(layer cubed\).*forward"):
+            g.apply(Cube(), (h,), name="cubed")
+
+
+def test_finite_check_in_backward():
+    g = Graph(check_finite=True)
+    W = Parameter(np.array([[1.0]]), "w")
+    loss = ops.sum(ops.mul(W, np.array([[1e200]])))
+    with np.errstate(over="ignore"):
+        with pytest.raises(NonFiniteError, match="backward"):
+            g.backward(loss, np.array(1e200))
+
+
+def test_dump_lists_every_node_in_order():
+    g = Graph()
+    W = Parameter(np.ones((2, 3)), "W")
+    x = g.input(np.ones((4, 3)), name="x")
+    ops.sum(ops.relu(ops.affine(x, W)))
+    lines = g.dump().splitlines()
+    assert len(lines) == 5
+    assert lines[0].startswith("#0") and "input x" in lines[0] and "no-grad" in lines[0]
+    assert "param W" in lines[1]
+    assert "Affine(#0, #1) -> (4, 2)" in lines[2]
+    assert "Sum(#3) -> ()" in lines[4]
+
+
+def test_timers_and_profiler():
+    g = Graph(profile=True)
+    W = Parameter(np.ones((50, 30)), "W")
+    loss = ops.sum(ops.tanh(ops.affine(g.input(np.ones((20, 30))), W)))
+    g.backward(loss)
+    s = g.stats
+    assert s.forward > 0 and s.backward > 0 and 0 < s.linear_backward <= s.backward
+    assert set(s.ops) == {"Affine", "Tanh", "Sum"}
+    assert s.ops["Affine"][2] == 1
+    assert "Affine" in g.profile_table()
+    with pytest.raises(RuntimeError, match="profile=True"):
+        Graph().profile_table()
+
+
+def test_lookup_gradient_touches_only_looked_up_rows():
+    E = Parameter(np.arange(12.0).reshape(6, 2), "E")
+    g = Graph()
+    g.backward(ops.sum(ops.lookup(E, np.array([4, 1, 4]))))
+    np.testing.assert_array_equal(E.touched_rows(), [1, 4])
+    np.testing.assert_allclose(E.grad[[1, 4]], [[1, 1], [2, 2]])
+    assert not E.grad[[0, 2, 3, 5]].any()
