@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from mesimp_engine.kernels.optim_update import adagrad_step, adagrad_step_numpy, flat_views
 from mesimp_engine.optim.optimizer import Optimizer
 
 
@@ -12,10 +13,11 @@ def adagrad_update_(w, g, sum_sq, lr, eps, weight_decay=0.0):
         s <- s + g^2
         w <- w - lr * g / (sqrt(s) + eps)        (eps outside the square root)
     """
-    if weight_decay:
-        g = g + weight_decay * w
-    sum_sq += g * g
-    w -= lr * g / (np.sqrt(sum_sq) + eps)
+    flat = flat_views(w, g, sum_sq)
+    if flat is None:
+        adagrad_step_numpy(w, g, sum_sq, lr, eps, weight_decay)
+    else:
+        adagrad_step(*flat, lr, eps, weight_decay)
 
 
 class AdaGrad(Optimizer):

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from mesimp_engine.kernels.optim_update import adam_step, adam_step_numpy, flat_views
 from mesimp_engine.optim.optimizer import Optimizer
 
 
@@ -15,16 +16,12 @@ def adam_update_(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay=0.0):
         v <- beta2 v + (1 - beta2) g^2
         w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
     """
-    if weight_decay:
-        g = g + weight_decay * w
-    m *= beta1
-    m += (1 - beta1) * g
-    v *= beta2
-    v += (1 - beta2) * (g * g)
-    denom = np.sqrt(v)
-    denom /= np.sqrt(1 - beta2**t)
-    denom += eps
-    w -= (lr / (1 - beta1**t)) * m / denom
+    args = (lr, beta1, beta2, eps, weight_decay, 1 - beta1**t, 1 - beta2**t)
+    flat = flat_views(w, g, m, v)
+    if flat is None:
+        adam_step_numpy(w, g, m, v, *args)
+    else:
+        adam_step(*flat, *args)
 
 
 class Adam(Optimizer):

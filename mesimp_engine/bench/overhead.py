@@ -1,0 +1,108 @@
+"""``mesimp-engine bench overhead``: what the engine itself costs.
+
+1. Microseconds per op (forward + backward) on tiny (4 x 4) arrays: a chain of 100 copies
+   of the op in one graph, timed with its backward, divided by 100. This is the
+   interpreter's and the tape's cost, since the arithmetic on 16 numbers is nothing.
+2. One training step (graph build, forward, backward, Adam update) of a 784-500-500-10
+   ReLU MLP on a mini-batch of 10 (the papers' MNIST setting), float32, beside PyTorch's
+   time for the same step in the same run when PyTorch is installed.
+"""
+
+import numpy as np
+
+from mesimp_engine import nn, ops, optim
+from mesimp_engine.bench.harness import document, time_call
+from mesimp_engine.graph import Graph
+from mesimp_engine.parameter import Parameter
+
+CHAIN = 100
+
+
+def _op_cases():
+    W = Parameter(np.full((4, 4), 0.1, dtype=np.float32), "W")
+    b = Parameter(np.zeros((1, 4), dtype=np.float32), "b")
+    return {
+        "tanh": lambda x: ops.tanh(x),
+        "sigmoid": lambda x: ops.sigmoid(x),
+        "relu": lambda x: ops.relu(x),
+        "add": lambda x: ops.add(x, b),
+        "mul": lambda x: ops.mul(x, b),
+        "affine": lambda x: ops.affine(x, W),
+        "slice_cols": lambda x: ops.concat([ops.slice_cols(x, 0, 2), ops.slice_cols(x, 2, 4)], axis=1),
+    }
+
+
+def _chain_step(op):
+    x0 = Parameter(np.full((4, 4), 0.5, dtype=np.float32), "x0")
+
+    def step():
+        g = Graph()
+        x = g.parameter(x0)
+        for _ in range(CHAIN):
+            x = op(x)
+        g.backward(ops.sum(x))
+
+    return step
+
+
+def _mlp_batch(rng, batch):
+    return rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, size=batch)
+
+
+def _ours_step(x, y):
+    model = nn.Sequential(nn.Linear(784, 500, rng=0), nn.Linear(500, 500, rng=1), nn.Linear(500, 10, rng=2))
+    opt = optim.Adam(model.parameters())
+
+    def step():
+        opt.zero_grad()
+        g = Graph()
+        h = ops.relu(model[0](g.input(x)))
+        h = ops.relu(model[1](h))
+        loss = ops.softmax_cross_entropy(model[2](h), y)
+        g.backward(loss)
+        opt.step()
+
+    return step
+
+
+def _torch_step(x, y):
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 500), torch.nn.ReLU(), torch.nn.Linear(500, 500), torch.nn.ReLU(), torch.nn.Linear(500, 10)
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(tx), ty)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def run(args):
+    repeats = args.repeats or (3 if args.quick else 15)
+    results = []
+    for name, op in _op_cases().items():
+        t = time_call(_chain_step(op), repeats=repeats, warmup=2)
+        results.append({"case": f"op {name} 4x4", "impl": "mesimp_engine", "median_s": t["median_s"] / CHAIN,
+                        "best_s": t["best_s"] / CHAIN, "unit": "per op, forward + backward"})
+    x, y = _mlp_batch(np.random.default_rng(0), 10)
+    case = "MLP 784-500-500-10 b=10 Adam step"
+    t = time_call(_ours_step(x, y), repeats=repeats * 4, warmup=5)
+    results.append({"case": case, "impl": "mesimp_engine", **t})
+    notes = []
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        notes.append("PyTorch not installed: no PyTorch column")
+    else:
+        t = time_call(_torch_step(x, y), repeats=repeats * 4, warmup=5)
+        results.append({"case": case, "impl": "torch", "baseline": True, **t})
+        ours = next(r for r in results if r["case"] == case and r["impl"] == "mesimp_engine")
+        notes.append(f"training step: torch / ours = {t['median_s'] / ours['median_s']:.2f}x")
+    return document("overhead", results, notes=notes)

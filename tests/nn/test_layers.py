@@ -1,0 +1,131 @@
+"""Layers pass the gradient check through the graph; Module bookkeeping works."""
+
+import numpy as np
+import pytest
+
+from mesimp_engine import gradcheck, nn, ops
+from mesimp_engine.graph import Graph
+
+F64 = np.float64
+
+
+def _check_module(module, make_input, reduce=ops.sum):
+    """Gradient check of every parameter of ``module`` (and of its float input, if any)."""
+    x = make_input()
+    params = module.parameters()
+    if x.dtype.kind == "f":
+        errors = gradcheck.check(lambda x, *ps: reduce(module(x)), x, *params)
+    else:
+        errors = gradcheck.check(lambda *ps: reduce(module(x)), *params)
+    assert max(errors) < 1e-6
+    return errors
+
+
+def test_linear():
+    _check_module(nn.Linear(4, 3, rng=0, dtype=F64), lambda: np.random.default_rng(1).standard_normal((5, 4)))
+
+
+def test_linear_without_bias():
+    layer = nn.Linear(4, 3, bias=False, rng=0, dtype=F64)
+    assert len(layer.parameters()) == 1
+    _check_module(layer, lambda: np.random.default_rng(1).standard_normal((5, 4)))
+
+
+def test_embedding():
+    _check_module(nn.Embedding(7, 3, rng=0, dtype=F64), lambda: np.array([[1, 6], [1, 0], [3, 3]]))
+
+
+def test_lstm_cell():
+    cell = nn.LSTMCell(3, 4, rng=0, dtype=F64)
+    x = np.random.default_rng(1).standard_normal((1, 3))
+    h0 = np.random.default_rng(2).standard_normal((1, 4))
+    c0 = np.random.default_rng(3).standard_normal((1, 4))
+
+    def fn(x, h, c, *ps):
+        h1, c1 = cell(x, h, c)
+        return ops.concat([h1, c1], axis=1)
+
+    assert max(gradcheck.check(fn, x, h0, c0, *cell.parameters())) < 1e-6
+
+
+def test_lstm_both_directions():
+    lstm = nn.LSTM(3, 4, rng=0, dtype=F64)
+    xs = np.random.default_rng(1).standard_normal((5, 3))
+    for reverse in (False, True):
+        assert max(gradcheck.check(lambda x, *ps: lstm(x, reverse=reverse), xs, *lstm.parameters())) < 1e-6
+
+
+def test_bilstm():
+    m = nn.BiLSTM(3, 2, rng=0, dtype=F64)
+    out = _check_module(m, lambda: np.random.default_rng(1).standard_normal((4, 3)))
+    assert len(out) == 1 + 6
+
+
+def test_forget_gate_bias_starts_at_one():
+    cell = nn.LSTMCell(3, 4, rng=0)
+    np.testing.assert_array_equal(cell.bias.value[4:8], 1.0)
+
+
+def test_reverse_lstm_reads_from_the_end():
+    """The last output of a reverse LSTM depends only on the last input."""
+    lstm = nn.LSTM(2, 3, rng=0, dtype=F64)
+    xs = np.random.default_rng(0).standard_normal((4, 2))
+    Graph()
+    a = lstm(xs, reverse=True).value
+    xs2 = xs.copy()
+    xs2[0] += 1.0
+    Graph()
+    b = lstm(xs2, reverse=True).value
+    np.testing.assert_allclose(a[1:], b[1:])
+    assert not np.allclose(a[0], b[0])
+
+
+def test_dropout_module_train_and_eval():
+    d = nn.Dropout(0.5, rng=0)
+    x = np.ones((10, 10))
+    Graph()
+    assert (d(x).value == 0).any()
+    d.eval()
+    Graph()
+    y = d(Graph().input(x))
+    assert np.array_equal(y.value, x)
+    with pytest.raises(ValueError, match="p must be"):
+        nn.Dropout(1.0)
+
+
+class TwoLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(4, 5, rng=0)
+        self.drop = nn.Dropout(0.1, rng=0)
+        self.out = nn.Linear(5, 2, rng=1)
+
+    def forward(self, x):
+        return self.out(ops.relu(self.drop(self.hidden(x))))
+
+
+def test_module_registers_parameters_in_order():
+    m = TwoLayer()
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]
+    assert m.num_parameters() == 4 * 5 + 5 + 5 * 2 + 2
+    m.eval()
+    assert not m.drop.training and not m.training
+    m.train()
+    assert m.drop.training
+
+
+def test_zero_grad_and_state_dict_roundtrip():
+    m = TwoLayer()
+    Graph()
+    loss = ops.sum(m(np.ones((3, 4), dtype=np.float32)))
+    loss.graph.backward(loss)
+    assert any(p.grad.any() for p in m.parameters())
+    m.zero_grad()
+    assert not any(p.grad.any() for p in m.parameters())
+    state = m.state_dict()
+    m2 = TwoLayer()
+    m2.hidden.weight.value += 1
+    m2.load_state_dict(state)
+    for (_, a), (_, b) in zip(m.named_parameters(), m2.named_parameters()):
+        np.testing.assert_array_equal(a.value, b.value)

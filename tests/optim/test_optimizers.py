@@ -1,0 +1,88 @@
+"""Optimizer semantics that PyTorch does not cover: clipping, sparse-aware steps, state."""
+
+import numpy as np
+import pytest
+
+from mesimp_engine import optim
+from mesimp_engine.parameter import Parameter
+
+
+def _param(value, grad):
+    p = Parameter(np.array(value, dtype=np.float64), "p")
+    p.add_grad(np.array(grad, dtype=np.float64))
+    return p
+
+
+def test_adam_first_step_moves_each_weight_by_lr():
+    # After one step m/(sqrt(v)) = sign(g) once bias-corrected, so |dw| = lr (eps aside).
+    p = _param([1.0, -2.0, 3.0], [0.5, -4.0, 1e-3])
+    optim.Adam([p], lr=0.01).step()
+    np.testing.assert_allclose(p.value, [0.99, -1.99, 2.99], atol=1e-7)
+
+
+def test_adagrad_equation():
+    p = _param([1.0, 1.0], [2.0, -1.0])
+    opt = optim.AdaGrad([p], lr=0.1, eps=1e-6)
+    opt.step()
+    np.testing.assert_allclose(p.value, [1 - 0.1 * 2 / (2 + 1e-6), 1 + 0.1 * 1 / (1 + 1e-6)])
+    np.testing.assert_allclose(p.state["sum"], [4.0, 1.0])
+
+
+def test_sgd_elementwise_clipping():
+    p = _param([0.0, 0.0, 0.0], [10.0, -0.5, -3.0])
+    optim.SGD([p], lr=1.0, clip=1.0).step()
+    np.testing.assert_allclose(p.value, [-1.0, 0.5, 1.0])
+
+
+def test_sgd_rejects_bad_settings():
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD([_param([0.0], [0.0])], nesterov=True)
+    with pytest.raises(ValueError, match="clip"):
+        optim.SGD([_param([0.0], [0.0])], clip=0)
+    with pytest.raises(ValueError, match="no parameters"):
+        optim.Adam([])
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.Adam(ps, lr=0.1, sparse=True),
+    lambda ps: optim.AdaGrad(ps, lr=0.1, sparse=True),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, sparse=True),
+])
+def test_sparse_mode_touches_only_rows_with_gradient(make):
+    p = Parameter(np.ones((4, 3)), "W")
+    opt = make([p])
+    for step in range(3):
+        opt.zero_grad()
+        p.add_row_grad(np.array([1, 3]), np.full((2, 3), 0.5))
+        opt.step()
+    np.testing.assert_array_equal(p.value[[0, 2]], 1.0)
+    assert (p.value[[1, 3]] < 1.0).all()
+    for arr in (v for k, v in p.state.items() if k != "step"):
+        np.testing.assert_array_equal(arr[[0, 2]], 0.0)
+
+
+def test_sparse_mode_rows_equal_dense_mode_rows_for_adagrad():
+    """AdaGrad with zero gradient leaves a row unchanged, so both modes agree exactly."""
+    rng = np.random.default_rng(0)
+    a, b = Parameter(rng.standard_normal((5, 2)), "a"), None
+    b = Parameter(a.value.copy(), "b")
+    dense, sparse = optim.AdaGrad([a], lr=0.1), optim.AdaGrad([b], lr=0.1, sparse=True)
+    for step in range(4):
+        rows = np.array(sorted(rng.choice(5, size=2, replace=False)))
+        vals = rng.standard_normal((2, 2))
+        for p, opt in ((a, dense), (b, sparse)):
+            opt.zero_grad()
+            p.add_row_grad(rows, vals)
+            opt.step()
+    np.testing.assert_allclose(a.value, b.value)
+
+
+def test_reset_state_forgets_everything():
+    p = _param([1.0], [1.0])
+    opt = optim.Adam([p])
+    opt.step()
+    assert p.state["step"] == 1 and "exp_avg" in p.state
+    opt.reset_state()
+    assert p.state == {}
+    opt.step()
+    assert p.state["step"] == 1
