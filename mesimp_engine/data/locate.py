@@ -130,10 +130,13 @@ def find_raw(dataset, source=None, verify=True, download_dir=None):
         if folder is not None:
             break
     else:
-        if source is not None or download_dir is None:
+        names = ", ".join(spec["files"])
+        if source is not None:
+            raise DataNotFound(f"raw {dataset} files ({names}) not found in {source} "
+                               f"or {pathlib.Path(source) / spec['subdir']}")
+        if download_dir is None:
             searched = ", ".join(str(r) for r in roots) or "(no candidate folder)"
-            missing = "; ".join(spec["files"])
-            raise DataNotFound(f"raw {dataset} files ({missing}) not found in: {searched}; "
+            raise DataNotFound(f"raw {dataset} files ({names}) not found in: {searched}; "
                                f"run {spec['script']} --source DIR")
         folder = download(dataset, download_dir)
     if verify:
