@@ -71,16 +71,16 @@ def link_all(target_dir, source_dir, names):
 def test_prepare_mnist_script_fails_cleanly(name, tmp_path, mnist_dir):
     source = tmp_path / "raw"
     source.mkdir()
-    link_all(source, mnist_dir, ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+    link_all(source, mnist_dir, ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
                                  "t10k-labels-idx1-ubyte.gz"])
-    (source / "train-labels-idx1-ubyte.gz").symlink_to(BROKEN / name)
+    (source / "train-images-idx3-ubyte.gz").symlink_to(BROKEN / name)
     out = tmp_path / "out"
     result = run_script("prepare_mnist.py", "--source", str(source), "--out", str(out),
                         "--no-verify", "--no-download")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "train-labels-idx1-ubyte.gz" in lines[0] and IDX_CASES[name][1] in lines[0]
+    assert "train-images-idx3-ubyte.gz: " in lines[0] and IDX_CASES[name][1] in lines[0]
     assert not out.exists()
 
 
