@@ -36,7 +36,8 @@ def attachment_scores(pred_heads, pred_labels, gold, exclude_punct=True):
         keep = ~sentence["punct"] if exclude_punct else np.ones(len(heads), dtype=bool)
         head_ok = (heads == sentence["heads"]) & keep
         correct_heads += int(head_ok.sum())
-        correct_both += int((head_ok & (labels == sentence["labels"])).sum())
+        label_ok = (labels == sentence["labels"]) & (sentence["labels"] >= 0)
+        correct_both += int((head_ok & label_ok).sum())
         scored += int(keep.sum())
     if scored == 0:
         return {"uas": 0.0, "las": 0.0, "n_scored": 0}
