@@ -6,15 +6,15 @@ then ``repeats`` timed calls, of which the median (and the best) are reported. R
 computed between rows of the same case in the same run, never across runs.
 """
 
-import json
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+from mesimp_engine import atomic_file
 
 
 def time_call(fn, repeats=7, warmup=1, min_time=0.0):
@@ -143,16 +143,5 @@ def _fmt(seconds):
 
 
 def write_json(doc, path):
-    """Write atomically: a temporary file in the same folder, then rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write the document atomically (never a half-written file)."""
+    atomic_file.write_json(doc, path)

@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from mesimp_engine import __version__
-from mesimp_engine.cli import bench
+from mesimp_engine.cli import bench, train
 
 
-SUBCOMMANDS = (bench,)
+SUBCOMMANDS = (train, bench)
 
 
 class UserError(Exception):

@@ -18,9 +18,16 @@ class Linear(Module):
         super().__init__()
         rng = as_rng(rng)
         bound = 1.0 / np.sqrt(in_features)
-        self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(uniform(rng, (out_features, in_features), bound, dtype), "weight")
         self.bias = Parameter(uniform(rng, (out_features,), bound, dtype), "bias") if bias else None
+
+    @property
+    def in_features(self):
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self):
+        return self.weight.shape[0]
 
     def forward(self, x):
         return ops.affine(x, self.weight, self.bias, name=self.weight.name)

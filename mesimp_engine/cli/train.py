@@ -1,0 +1,67 @@
+"""``mesimp-engine train``: train one of the papers' models and report what they report."""
+
+import dataclasses
+
+from mesimp_engine.train.settings import METHODS, OPTIMIZERS, TASKS, TrainSettings
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("train", help="train a model (dense, meProp, unified, random-k)",
+                              description="Train a model of the papers on real data; writes results.json and a "
+                                          "checkpoint under --out.")
+    p.add_argument("--task", choices=TASKS, default="mnist")
+    p.add_argument("--method", choices=METHODS, default="dense")
+    p.add_argument("--k", type=int, help="top-k per example (meProp; default 20 for MNIST)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    p.add_argument("--lr", type=float, help="learning rate (default: the papers' for the optimizer and task)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--hidden", type=int, help="hidden units per layer (default 500)")
+    p.add_argument("--layers", type=int, help="hidden layers (MNIST default 2)")
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default="runs/last", help="folder for results.json and checkpoint.npz")
+    p.add_argument("--data-dir", default="data", help="prepared data folder (prepared on first use)")
+    p.add_argument("--limit-train", type=int, help="use only the first N training examples (smoke runs)")
+    p.add_argument("--limit-eval", type=int, help="use only the first N dev and test examples")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
+    p.add_argument("--dense-output", dest="sparse_output", action="store_false",
+                   help="keep the output layer's backward dense (default: sparsified like the hidden layers)")
+    p.add_argument("--sparse-update", action="store_true",
+                   help="optimizer touches only rows that received gradient (Adam moments of other rows not decayed)")
+    p.add_argument("--check-finite", action="store_true", help="check every op for NaN/inf (slower)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint under --out")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from mesimp_engine.cli import UserError
+    from mesimp_engine.data.errors import DataError
+    from mesimp_engine.train.build import build_run
+    from mesimp_engine.train.loop import Trainer, TrainingDiverged
+
+    fields = {f.name for f in dataclasses.fields(TrainSettings)}
+    settings = TrainSettings(**{k: v for k, v in vars(args).items() if k in fields})
+    try:
+        settings.resolve()
+        task, model, optimizer, rngs = build_run(settings)
+    except (ValueError, DataError) as error:
+        raise UserError(str(error)) from None
+    trainer = Trainer(task, model, optimizer, settings, rngs)
+    if args.resume:
+        try:
+            trainer.resume()
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    k = f" k={settings.k}" if settings.k else ""
+    print(f"{settings.task} {settings.method}{k}: {model.num_parameters():,} parameters, hidden {model.hidden_sizes()}, "
+          f"{settings.optimizer} lr {settings.lr}, batch {settings.batch_size}, {task.n_train:,} training examples")
+    try:
+        results = trainer.fit()
+    except TrainingDiverged as error:
+        raise UserError(f"training stopped: {error}; last good checkpoint: {trainer.checkpoint_path}") from None
+    best = results["best_epoch"]
+    print(f"best dev epoch {best}: dev {results['dev']:.2f}  test {results['test']:.2f} ({task.metric})")
+    print(f"wrote {trainer.results_path}")
+    return 0

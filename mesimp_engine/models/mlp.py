@@ -1,0 +1,44 @@
+"""The MNIST multi-layer perceptron of the papers."""
+
+import numpy as np
+
+from mesimp_engine import nn, ops
+from mesimp_engine.nn.init import as_rng
+
+
+class MLP(nn.Module):
+    """784 -> hidden x layers -> 10 with ReLU (and optional inverted dropout after each
+    hidden activation).  x: (B, n_in) -> logits (B, n_out).
+
+    ``linear_options`` are passed to every hidden ``Linear`` (for example meProp's ``k``
+    and ``mode``); ``output_options`` to the output layer (the papers sparsify MNIST's
+    output layer with the same k; pass {} to keep it dense).
+    """
+
+    def __init__(self, n_in=784, hidden=500, layers=2, n_out=10, dropout=0.0, rng=None,
+                 dropout_rng=None, linear_options=None, output_options=None, dtype=np.float32):
+        super().__init__()
+        rng = as_rng(rng)
+        linear_options = linear_options or {}
+        output_options = linear_options if output_options is None else output_options
+        widths = [n_in] + [hidden] * layers
+        self.hidden_layers = nn.Sequential(
+            *[nn.Linear(a, b, rng=rng, dtype=dtype, **linear_options) for a, b in zip(widths, widths[1:])]
+        )
+        self.output = nn.Linear(widths[-1], n_out, rng=rng, dtype=dtype, **output_options)
+        self.dropout = nn.Dropout(dropout, rng=dropout_rng if dropout_rng is not None else rng)
+        for name, p in self.named_parameters():
+            p.name = name
+
+    def forward(self, x):
+        h = x
+        for layer in self.hidden_layers:
+            h = self.dropout(ops.relu(layer(h)))
+        return self.output(h)
+
+    def loss(self, x, y):
+        """Mean cross-entropy of the mini-batch (gradients are averaged over it)."""
+        return ops.softmax_cross_entropy(self(x), y)
+
+    def hidden_sizes(self):
+        return [layer.out_features for layer in self.hidden_layers]

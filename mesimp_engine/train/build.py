@@ -1,0 +1,43 @@
+"""From settings to a ready run: task, model, optimizer and generators."""
+
+import numpy as np
+
+from mesimp_engine import optim
+from mesimp_engine.train.mnist_task import MnistTask
+
+TASK_CLASSES = {"mnist": MnistTask}
+
+
+def linear_options(settings, rng):
+    """The ``nn.Linear`` options that select the back-propagation method."""
+    if settings.method == "dense":
+        return {}
+    mode = {"meprop": "per_example", "unified": "unified", "randk": "random"}[settings.method]
+    options = {"k": settings.k, "mode": mode}
+    if mode == "random":
+        options["select_rng"] = rng
+    return options
+
+
+def make_optimizer(settings, params):
+    name = settings.optimizer
+    if name == "adam":
+        return optim.Adam(params, lr=settings.lr, sparse=settings.sparse_update)
+    if name == "adagrad":
+        return optim.AdaGrad(params, lr=settings.lr, eps=1e-6, sparse=settings.sparse_update)
+    return optim.SGD(params, lr=settings.lr, sparse=settings.sparse_update)
+
+
+def build_run(settings):
+    """Return (task, model, optimizer, rngs) for resolved ``settings``.
+
+    Generators: ``init`` (weights, from the seed) and ``train`` (dropout masks, random-k
+    indices), both derived from the seed; only ``train`` is used after initialisation, so
+    it is the one checkpointed.
+    """
+    task = TASK_CLASSES[settings.task](settings)
+    init_rng = np.random.default_rng([settings.seed, 0])
+    train_rng = np.random.default_rng([settings.seed, 1])
+    model = task.build_model(init_rng, train_rng, linear_options(settings, train_rng))
+    optimizer = make_optimizer(settings, model.parameters())
+    return task, model, optimizer, {"train": train_rng}

@@ -1,0 +1,48 @@
+"""Checkpoints: the model, the optimizer state, the random generators and the progress,
+in one ``.npz`` written atomically (a temporary file in the same folder, then rename), so
+an interruption at any point leaves the previous checkpoint intact."""
+
+import json
+
+import numpy as np
+
+from mesimp_engine.atomic_file import atomic_write
+
+
+def save_checkpoint(path, model, rngs, progress):
+    """Write every parameter's value and optimizer state, the generators' states (name ->
+    ``numpy.random.Generator``) and ``progress`` (a JSON-able dict) to ``path``."""
+    arrays, steps = {}, {}
+    for name, p in model.named_parameters():
+        arrays[f"value/{name}"] = p.value
+        for key, v in p.state.items():
+            if key == "step":
+                steps[name] = int(v)
+            else:
+                arrays[f"state/{name}/{key}"] = v
+    meta = {
+        "progress": progress,
+        "steps": steps,
+        "rngs": {k: g.bit_generator.state for k, g in rngs.items()},
+    }
+    arrays["meta"] = np.array(json.dumps(meta))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_checkpoint(path, model, rngs):
+    """Restore what ``save_checkpoint`` wrote into ``model`` (values and optimizer state; the
+    parameter handles stay the same objects) and ``rngs``; return the progress dict."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        for name, p in model.named_parameters():
+            p.replace(data[f"value/{name}"].copy())
+            p.state.clear()
+            prefix = f"state/{name}/"
+            for key in data.files:
+                if key.startswith(prefix):
+                    p.state[key[len(prefix):]] = data[key].copy()
+            if name in meta["steps"]:
+                p.state["step"] = meta["steps"][name]
+    for k, state in meta["rngs"].items():
+        rngs[k].bit_generator.state = state
+    return meta["progress"]

@@ -1,0 +1,172 @@
+"""The training loop: epochs of mini-batches, dev selection, timing, checkpoints, resume.
+
+Per step the four phases the papers time are measured: graph build (the forward phase
+minus the time inside op forwards), forward (inside op forwards), backward (the reverse
+pass) and update (optimizer step and zeroing), plus the backward of the linear layers
+alone (the papers' "backprop time"). Seconds are summed per epoch.
+
+Reproducibility: the model is initialised from the seed; the order of epoch e is a
+permutation drawn from (seed, e); dropout and random-k draw from one generator whose
+state is checkpointed. A run resumed from any checkpoint therefore ends with the same
+numbers as an uninterrupted run.
+
+Numerical failures: a non-finite loss stops training; the step is replayed in a
+finite-checking graph to name the first op and layer that produced NaN or inf, and no
+checkpoint is written after it (the last good one stays intact).
+"""
+
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from mesimp_engine.errors import NonFiniteError
+from mesimp_engine.graph import Graph
+from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
+from mesimp_engine.train.results import results_document, write_results
+
+PHASES = ("build", "forward", "backward", "update", "linear_backward")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf."""
+
+
+def updated_fraction(params):
+    """Share of the weights that received a gradient in this step."""
+    total = touched = 0
+    for p in params:
+        total += p.size
+        rows = p.touched_rows()
+        touched += p.size if rows is None else rows.size * (p.size // max(p.shape[0], 1))
+    return touched / total if total else 0.0
+
+
+class Trainer:
+    """Train ``model`` on ``task`` with ``optimizer``; ``rngs`` holds every generator the
+    run draws from after initialisation (checkpointed with the model)."""
+
+    def __init__(self, task, model, optimizer, settings, rngs, log=print):
+        self.task, self.model, self.optimizer = task, model, optimizer
+        self.settings, self.rngs, self.log = settings, rngs, log
+        self.history = []
+        self.epoch, self.step_in_epoch = 1, 0
+        self.partial = None
+        self.checkpoint_path = os.path.join(settings.out, "checkpoint.npz")
+        self.results_path = os.path.join(settings.out, "results.json")
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self):
+        progress = {"epoch": self.epoch, "step": self.step_in_epoch, "history": self.history,
+                    "partial": self.partial, "settings": self.settings.as_dict()}
+        save_checkpoint(self.checkpoint_path, self.model, self.rngs, progress)
+
+    def resume(self):
+        """Continue from the checkpoint under ``--out`` if there is one; True if resumed."""
+        if not os.path.exists(self.checkpoint_path):
+            return False
+        progress = load_checkpoint(self.checkpoint_path, self.model, self.rngs)
+        saved = {k: v for k, v in progress["settings"].items() if k not in ("epochs", "progress", "out")}
+        now = {k: v for k, v in self.settings.as_dict().items() if k not in ("epochs", "progress", "out")}
+        if saved != now:
+            diff = sorted(k for k in now if saved.get(k) != now[k])
+            raise ValueError(f"cannot resume {self.checkpoint_path}: settings differ ({', '.join(diff)})")
+        self.epoch, self.step_in_epoch = progress["epoch"], progress["step"]
+        self.history, self.partial = progress["history"], progress["partial"]
+        self.log(f"resumed from {self.checkpoint_path} at epoch {self.epoch}, step {self.step_in_epoch}")
+        return True
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self, batch, times):
+        params = self.model.parameters()
+        start = time.perf_counter()
+        graph = Graph(check_finite=self.settings.check_finite)
+        loss = self.task.loss(self.model, batch)
+        built = time.perf_counter()
+        value = float(loss.value)
+        if not math.isfinite(value):
+            raise TrainingDiverged(self._diagnose(batch, value))
+        graph.backward(loss)
+        backward_done = time.perf_counter()
+        fraction = updated_fraction(params)
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        done = time.perf_counter()
+        stats = graph.stats
+        times["forward"] += stats.forward
+        times["build"] += (built - start) - stats.forward
+        times["backward"] += backward_done - built
+        times["linear_backward"] += stats.linear_backward
+        times["update"] += done - backward_done
+        return value, fraction
+
+    def _diagnose(self, batch, value):
+        where = f"epoch {self.epoch}, step {self.step_in_epoch + 1}"
+        try:
+            graph = Graph(check_finite=True)
+            loss = self.task.loss(self.model, batch)
+            graph.backward(loss)
+        except NonFiniteError as error:
+            return f"loss is {value} at {where}: {error}"
+        return f"loss is {value} at {where} (no op produced NaN/inf when replayed)"
+
+    # ------------------------------------------------------------------ epochs
+    def epoch_order(self, epoch):
+        return np.random.default_rng([self.settings.seed, epoch]).permutation(self.task.n_train)
+
+    def run_epoch(self):
+        s = self.settings
+        order = self.epoch_order(self.epoch)
+        n_steps = math.ceil(len(order) / s.batch_size)
+        acc = self.partial or {"loss": 0.0, "fraction": 0.0, "times": dict.fromkeys(PHASES, 0.0)}
+        bar = _progress(n_steps, self.step_in_epoch, f"epoch {self.epoch}/{s.epochs}", s.progress)
+        while self.step_in_epoch < n_steps:
+            i = self.step_in_epoch
+            batch = self.task.batch(order[i * s.batch_size : (i + 1) * s.batch_size])
+            loss, fraction = self.train_step(batch, acc["times"])
+            acc["loss"] += loss
+            acc["fraction"] += fraction
+            self.step_in_epoch += 1
+            bar.update(1)
+            if self.step_in_epoch % 50 == 0:
+                bar.set_postfix(loss=f"{acc['loss'] / self.step_in_epoch:.4f}", refresh=False)
+            if s.checkpoint_every and self.step_in_epoch % s.checkpoint_every == 0 and self.step_in_epoch < n_steps:
+                self.partial = acc
+                self.save()
+        bar.close()
+        dev = self.task.evaluate(self.model, "dev")
+        test = self.task.evaluate(self.model, "test")
+        record = {
+            "epoch": self.epoch, "steps": n_steps, "train_loss": acc["loss"] / n_steps,
+            "dev": dev, "test": test, "updated_fraction": acc["fraction"] / n_steps, "time": acc["times"],
+        }
+        self.history.append(record)
+        t = acc["times"]
+        self.log(
+            f"epoch {self.epoch:>3}  loss {record['train_loss']:.4f}  dev {dev:.2f}  test {test:.2f}  "
+            f"| build {t['build']:.2f}s forward {t['forward']:.2f}s backward {t['backward']:.2f}s "
+            f"(linear {t['linear_backward']:.2f}s) update {t['update']:.2f}s  "
+            f"| updated {100 * record['updated_fraction']:.1f}% of weights"
+        )
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.partial = None
+
+    def fit(self):
+        while self.epoch <= self.settings.epochs:
+            self.run_epoch()
+            self.save()
+            write_results(self.results_path, self.results())
+        return self.results()
+
+    def results(self):
+        return results_document(self.settings, self.history, self.model)
+
+
+def _progress(total, initial, desc, enabled):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", leave=False, file=sys.stderr,
+                disable=not enabled, mininterval=0.5, dynamic_ncols=True)

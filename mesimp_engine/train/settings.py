@@ -1,0 +1,64 @@
+"""Training settings: every flag of ``mesimp-engine train``, with the papers' defaults.
+
+Defaults that depend on the task or the optimizer are ``None`` here and filled in by
+``resolve``: hidden 500; MNIST 2 hidden layers, mini-batch 10, 20 epochs; learning rates
+Adam 0.001, AdaGrad 0.01 (POS, parsing) or 0.1 (MNIST), SGD 0.1.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+TASKS = ("mnist",)
+METHODS = ("dense", "meprop", "unified", "randk")
+OPTIMIZERS = ("adam", "adagrad", "sgd")
+
+TASK_DEFAULTS = {
+    "mnist": {"hidden": 500, "layers": 2, "batch_size": 10, "epochs": 20, "k": 20},
+}
+LEARNING_RATES = {"adam": {}, "adagrad": {"mnist": 0.1}, "sgd": {}}
+DEFAULT_LR = {"adam": 0.001, "adagrad": 0.01, "sgd": 0.1}
+
+
+@dataclass
+class TrainSettings:
+    task: str = "mnist"
+    method: str = "dense"
+    k: int = None
+    optimizer: str = "adam"
+    lr: float = None
+    epochs: int = None
+    batch_size: int = None
+    hidden: int = None
+    layers: int = None
+    dropout: float = 0.0
+    seed: int = 1
+    out: str = "runs/last"
+    data_dir: str = "data"
+    limit_train: int = None
+    limit_eval: int = None
+    checkpoint_every: int = 0
+    sparse_output: bool = True
+    sparse_update: bool = False
+    check_finite: bool = False
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def resolve(self):
+        """Fill the task's and optimizer's defaults into unset fields; check the values."""
+        for name, value in TASK_DEFAULTS[self.task].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.lr is None:
+            self.lr = LEARNING_RATES[self.optimizer].get(self.task, DEFAULT_LR[self.optimizer])
+        if self.method == "dense":
+            self.k = None
+        for name in ("epochs", "batch_size", "hidden", "layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.k is not None and not 1 <= self.k <= self.hidden:
+            raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
+        return self
+
+    def as_dict(self):
+        return asdict(self)
