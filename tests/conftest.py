@@ -16,3 +16,13 @@ def shared_data():
     if not root.is_dir():
         pytest.skip(f"real data not found at {root}")
     return root
+
+
+@pytest.fixture(scope="session")
+def prepared_data(shared_data, tmp_path_factory):
+    """A prepared-data folder for training tests (MNIST prepared once per session)."""
+    from mesimp_engine.data.prepared import prepare_mnist
+
+    out = tmp_path_factory.mktemp("prepared")
+    prepare_mnist(out, source=shared_data)
+    return out

@@ -30,7 +30,7 @@ class Linear(Module):
         return self.weight.shape[0]
 
     def forward(self, x):
-        return ops.affine(x, self.weight, self.bias, name=self.weight.name)
+        return ops.affine(x, self.weight, self.bias, name=self.weight.name.rpartition(".")[0] or "linear")
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"

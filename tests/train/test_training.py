@@ -1,0 +1,112 @@
+"""End-to-end training on the real MNIST files (small slices): smoke runs, results.json,
+kill-and-resume equality, divergence handling."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+SMALL = ["--hidden", "64", "--limit-train", "600", "--limit-eval", "500", "--no-progress"]
+
+
+def _train(data_dir, out, *flags, check=True):
+    cmd = [sys.executable, "-m", "mesimp_engine", "train", "--task", "mnist", "--data-dir", str(data_dir),
+           "--out", str(out), *flags]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _scores(results):
+    return [(e["epoch"], e["train_loss"], e["dev"], e["test"], e["updated_fraction"]) for e in results["epochs"]]
+
+
+def test_smoke_dense_writes_results(prepared_data, tmp_path):
+    proc = _train(prepared_data, tmp_path, "--method", "dense", "--epochs", "2", *SMALL)
+    assert "best dev epoch" in proc.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    for key in ("task", "method", "k", "settings", "epochs", "best_epoch", "dev", "test",
+                "updated_fraction", "parameters", "hidden_sizes", "environment"):
+        assert key in results
+    assert results["parameters"] == 784 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
+    assert results["hidden_sizes"] == [64, 64]
+    assert len(results["epochs"]) == 2 and results["updated_fraction"] == 1.0
+    epoch = results["epochs"][0]
+    assert set(epoch["time"]) == {"build", "forward", "backward", "update", "linear_backward"}
+    assert all(v > 0 for v in epoch["time"].values())
+    assert results["dev"] > 60  # 120 Adam steps on 600 images already learn most digits
+    best = max(results["epochs"], key=lambda e: e["dev"])
+    assert results["test"] == best["test"]
+
+
+def test_same_seed_same_numbers(prepared_data, tmp_path):
+    a = _train(prepared_data, tmp_path / "a", "--epochs", "1", "--dropout", "0.2", *SMALL)
+    b = _train(prepared_data, tmp_path / "b", "--epochs", "1", "--dropout", "0.2", *SMALL)
+    ra = json.loads((tmp_path / "a" / "results.json").read_text())
+    rb = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert _scores(ra) == _scores(rb)
+
+
+def test_killed_run_resumes_to_identical_results(prepared_data, tmp_path):
+    flags = ["--epochs", "2", "--hidden", "200", "--limit-train", "3000", "--limit-eval", "500",
+             "--dropout", "0.1", "--checkpoint-every", "40", "--no-progress"]
+    _train(prepared_data, tmp_path / "full", *flags)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "mesimp_engine", "train", "--task", "mnist", "--data-dir", str(prepared_data),
+           "--out", str(out), *flags]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = out / "checkpoint.npz"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # let it get past the checkpoint, into the middle of the next stretch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (out / "results.json").exists() or len(json.loads((out / "results.json").read_text())["epochs"]) < 2
+    resumed = _train(prepared_data, out, *flags, "--resume")
+    assert "resumed from" in resumed.stdout
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    again = json.loads((out / "results.json").read_text())
+    assert _scores(full) == _scores(again)
+    assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
+
+
+def test_divergence_names_epoch_step_and_layer(prepared_data, tmp_path):
+    proc = _train(prepared_data, tmp_path, "--epochs", "1", "--lr", "1e30", "--checkpoint-every", "1", *SMALL,
+                  check=False)
+    assert proc.returncode == 2
+    message = proc.stderr.strip().splitlines()[-1]
+    assert "training stopped: loss is" in message and "epoch 1, step" in message and "layer" in message
+    assert "Traceback" not in proc.stderr
+    from mesimp_engine.train.checkpoint import load_checkpoint  # the last good checkpoint loads
+    with np.load(tmp_path / "checkpoint.npz") as data:
+        assert all(np.isfinite(data[k]).all() for k in data.files if k.startswith("value/"))
+
+
+def test_resume_refuses_other_settings(prepared_data, tmp_path):
+    _train(prepared_data, tmp_path, "--epochs", "1", *SMALL)
+    proc = _train(prepared_data, tmp_path, "--epochs", "2", "--seed", "5", *SMALL, "--resume", check=False)
+    assert proc.returncode == 2 and "settings differ (seed)" in proc.stderr
+
+
+def test_missing_data_is_one_line(tmp_path):
+    """A copy of the package outside any checkout finds no data beside it: one line naming the script."""
+    import shutil
+
+    import mesimp_engine
+
+    shutil.copytree(os.path.dirname(mesimp_engine.__file__), tmp_path / "pkg" / "mesimp_engine")
+    env = dict(os.environ, MESIMP_DATA=str(tmp_path / "nowhere"), PYTHONPATH=str(tmp_path / "pkg"))
+    cmd = [sys.executable, "-m", "mesimp_engine", "train", "--task", "mnist", "--data-dir", str(tmp_path / "d"),
+           "--out", str(tmp_path / "o"), "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "prepare_mnist.py" in proc.stderr.strip().splitlines()[-1]
