@@ -11,10 +11,13 @@ rows for a ``RowGrad``). Nodes whose inputs need no gradient (data, or inputs of
 layer) are skipped, and an op is told which of its inputs need a gradient (``needs``), so
 the first layer computes no dx.
 
-Timing: ``graph.stats`` accumulates the time spent inside op forwards and backwards (and
-in the backward of linear-layer ops alone, the papers' "backprop time"); graph building is
-the rest of the forward phase, measured by the caller around the model call. With
-``profile=True`` the time and count per op type are recorded as well.
+Timing, the phases the papers report: ``graph.stats.forward`` is the time inside op
+forwards, ``stats.build`` the rest of the time from the graph's creation to the call of
+``backward`` (creating nodes, Python around the ops), ``stats.backward`` the reverse pass,
+and ``stats.linear_backward`` the backward of linear-layer ops alone (the papers' "backprop
+time"). The fourth phase, the parameter update, is timed by the optimizer
+(``Optimizer.last_step_seconds``). With ``profile=True`` the time and count per op type are
+recorded as well.
 """
 
 import time
@@ -46,12 +49,13 @@ class RowGrad:
 
 
 class Stats:
-    """Seconds spent in op forwards, op backwards and linear-layer backwards of one graph;
-    ``ops`` maps an op type to [forward_s, backward_s, calls] when profiling."""
+    """Seconds spent building the graph, in op forwards, op backwards and linear-layer
+    backwards; ``ops`` maps an op type to [forward_s, backward_s, calls] when profiling."""
 
-    __slots__ = ("forward", "backward", "linear_backward", "ops")
+    __slots__ = ("build", "forward", "backward", "linear_backward", "ops")
 
     def __init__(self, profile=False):
+        self.build = 0.0
         self.forward = 0.0
         self.backward = 0.0
         self.linear_backward = 0.0
@@ -124,6 +128,7 @@ class Graph:
         self.check_finite = check_finite
         self.stats = Stats(profile)
         self._param_nodes = {}
+        self._created = _perf()
 
     # ------------------------------------------------------------------ leaves
     def input(self, array, name=None):
@@ -184,6 +189,8 @@ class Graph:
             raise ShapeError(f"backward: grad of shape {np.shape(grad)} for a node of shape {loss.shape}")
         loss.grad = grad
         stats = self.stats
+        backward_start = _perf()
+        stats.build = (backward_start - self._created) - stats.forward
         for node in reversed(self.nodes[: loss.index + 1]):
             dy = node.grad
             if dy is None or node.op is None or not node.requires_grad:
@@ -193,7 +200,6 @@ class Graph:
             start = _perf()
             grads = op.backward(dy, needs)
             elapsed = _perf() - start
-            stats.backward += elapsed
             if op.linear:
                 stats.linear_backward += elapsed
             if stats.ops is not None:
@@ -201,6 +207,7 @@ class Graph:
             for inp, g in zip(node.inputs, grads):
                 if g is not None and inp.requires_grad:
                     self._accumulate(inp, g, node)
+        stats.backward = _perf() - backward_start
 
     def _accumulate(self, inp, g, node):
         if self.check_finite:

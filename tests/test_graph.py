@@ -133,7 +133,7 @@ def test_timers_and_profiler():
     loss = ops.sum(ops.tanh(ops.affine(g.input(np.ones((20, 30))), W)))
     g.backward(loss)
     s = g.stats
-    assert s.forward > 0 and s.backward > 0 and 0 < s.linear_backward <= s.backward
+    assert s.build > 0 and s.forward > 0 and s.backward > 0 and 0 < s.linear_backward <= s.backward
     assert set(s.ops) == {"Affine", "Tanh", "Sum"}
     assert s.ops["Affine"][2] == 1
     assert "Affine" in g.profile_table()

@@ -27,8 +27,6 @@ class MLP(nn.Module):
         )
         self.output = nn.Linear(widths[-1], n_out, rng=rng, dtype=dtype, **output_options)
         self.dropout = nn.Dropout(dropout, rng=dropout_rng if dropout_rng is not None else rng)
-        for name, p in self.named_parameters():
-            p.name = name
 
     def forward(self, x):
         h = x

@@ -7,7 +7,9 @@ class Module:
     """Base of layers and models.
 
     Parameters and sub-modules assigned as attributes are registered in assignment order;
-    ``parameters()`` / ``named_parameters()`` walk them depth first. ``train()`` and
+    ``parameters()`` / ``named_parameters()`` walk them depth first. A parameter's ``name``
+    is its path from the outermost module it has been attached to (``hidden.0.weight``),
+    so errors and checkpoints can name it. ``train()`` and
     ``eval()`` set ``training`` on the whole tree.
     """
 
@@ -21,8 +23,11 @@ class Module:
             raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before assigning attributes")
         if isinstance(value, Parameter):
             self._params[name] = value
+            value.name = name
         elif isinstance(value, Module):
             self._modules[name] = value
+            for path, p in value.named_parameters():
+                p.name = f"{name}.{path}"
         object.__setattr__(self, name, value)
 
     def add_module(self, name, module):

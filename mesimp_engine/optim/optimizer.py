@@ -12,7 +12,12 @@ Dense mode (default) is the textbook update: every element decays, even with a z
 """
 
 
+import time
+
+
 class Optimizer:
+    last_step_seconds = 0.0
+
     def __init__(self, params, sparse=False):
         self.params = [p for p in params]
         if not self.params:
@@ -29,6 +34,11 @@ class Optimizer:
             p.state.clear()
 
     def step(self):
+        start = time.perf_counter()
+        self._step()
+        self.last_step_seconds = time.perf_counter() - start
+
+    def _step(self):
         for p in self.params:
             if not p.requires_grad:
                 continue

@@ -80,26 +80,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def train_step(self, batch, times):
-        params = self.model.parameters()
-        start = time.perf_counter()
         graph = Graph(check_finite=self.settings.check_finite)
         loss = self.task.loss(self.model, batch)
-        built = time.perf_counter()
         value = float(loss.value)
         if not math.isfinite(value):
             raise TrainingDiverged(self._diagnose(batch, value))
         graph.backward(loss)
-        backward_done = time.perf_counter()
-        fraction = updated_fraction(params)
+        fraction = updated_fraction(self.optimizer.params)
+        start = time.perf_counter()
         self.optimizer.step()
         self.optimizer.zero_grad()
-        done = time.perf_counter()
-        stats = graph.stats
-        times["forward"] += stats.forward
-        times["build"] += (built - start) - stats.forward
-        times["backward"] += backward_done - built
-        times["linear_backward"] += stats.linear_backward
-        times["update"] += done - backward_done
+        times["update"] += time.perf_counter() - start
+        for phase in ("build", "forward", "backward", "linear_backward"):
+            times[phase] += getattr(graph.stats, phase)
         return value, fraction
 
     def _diagnose(self, batch, value):

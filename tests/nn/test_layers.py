@@ -129,3 +129,10 @@ def test_zero_grad_and_state_dict_roundtrip():
     m2.load_state_dict(state)
     for (_, a), (_, b) in zip(m.named_parameters(), m2.named_parameters()):
         np.testing.assert_array_equal(a.value, b.value)
+
+
+def test_parameter_names_are_paths():
+    m = TwoLayer()
+    assert [p.name for p in m.parameters()] == [n for n, _ in m.named_parameters()]
+    outer = nn.Sequential(m)
+    assert outer.parameters()[0].name == "0.hidden.weight"
