@@ -23,12 +23,19 @@ class LSTMCell(Module):
         super().__init__()
         rng = as_rng(rng)
         bound = 1.0 / np.sqrt(hidden_size)
-        self.input_size, self.hidden_size = input_size, hidden_size
         self.weight_ih = Parameter(uniform(rng, (4 * hidden_size, input_size), bound, dtype), "weight_ih")
         self.weight_hh = Parameter(uniform(rng, (4 * hidden_size, hidden_size), bound, dtype), "weight_hh")
         bias = uniform(rng, (4 * hidden_size,), bound, dtype)
         bias[hidden_size : 2 * hidden_size] = 1.0
         self.bias = Parameter(bias, "bias")
+
+    @property
+    def input_size(self):
+        return self.weight_ih.shape[1]
+
+    @property
+    def hidden_size(self):
+        return self.weight_hh.shape[1]
 
     def project_inputs(self, xs):
         """x W_ih^T + b for every time step at once: (T, in) -> (T, 4h)."""
