@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from mesimp_engine.data.conllu import read_conllu
+from mesimp_engine.data.idx import read_idx
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
@@ -35,14 +36,25 @@ def run_script(script, *args):
 
 
 @pytest.fixture(scope="session")
+def mnist_train_raw(mnist_dir):
+    """The 60,000 raw training images (uint8 (60000, 28, 28)) and labels, read once."""
+    return (read_idx(mnist_dir / "train-images-idx3-ubyte.gz"),
+            read_idx(mnist_dir / "train-labels-idx1-ubyte.gz"))
+
+
+@pytest.fixture(scope="session")
 def prepared(tmp_path_factory, shared_data):
-    """A data folder with mnist.npz and ud_ewt.npz made by the two prepare scripts from the
-    real files, and the scripts' standard outputs."""
+    """A data folder with mnist.npz and ud_ewt.npz made by the two prepare scripts (run side
+    by side) from the real files, and the scripts' standard outputs."""
     out = tmp_path_factory.mktemp("prepared")
+    running = {dataset: subprocess.Popen(
+        [sys.executable, str(REPO / "data_scripts" / f"prepare_{dataset}.py"),
+         "--source", str(shared_data), "--out", str(out), "--no-download"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for dataset in ("mnist", "ud_ewt")}
     stdout = {}
-    for dataset in ("mnist", "ud_ewt"):
-        result = run_script(f"prepare_{dataset}.py", "--source", str(shared_data),
-                            "--out", str(out), "--no-download")
-        assert result.returncode == 0, result.stderr
-        stdout[dataset] = result.stdout
+    for dataset, process in running.items():
+        out_text, err_text = process.communicate(timeout=300)
+        assert process.returncode == 0, err_text
+        stdout[dataset] = out_text
     return out, stdout

@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 
 from mesimp_engine.data import locate
-from mesimp_engine.data.arcstandard import parse_with
+from mesimp_engine.data.arcstandard import oracle_states, parse_with
 from mesimp_engine.data.attachment import attachment_scores
 from mesimp_engine.data.errors import DataError, DataNotFound
-from mesimp_engine.data.idx import read_idx
 from mesimp_engine.data.parser_features import (LABEL_COLUMNS, POS_COLUMNS, WORD_COLUMNS,
                                                 state_features, with_root)
-from mesimp_engine.data.arcstandard import oracle_states
 from mesimp_engine.data.prepared import (load_mnist, load_parse, load_pos, load_prepared,
                                          write_npz_atomic)
 
@@ -30,11 +28,11 @@ def test_feature_extraction_under_a_minute(prepared):
     out, _ = prepared
     meta = json.loads(str(load_prepared("ud_ewt", out, prepare=False)["meta"]))
     assert meta["feature_extraction_seconds"] < 60
-    assert meta["train_oracle_states"] == 2 * (204577 - meta["nonprojective_words"]) \
-        if "nonprojective_words" in meta else meta["train_oracle_states"] > 0
+    assert meta["train_nonprojective_left_out"] == 288
+    assert meta["train_oracle_states"] == 392214
 
 
-def test_load_mnist(prepared, mnist_dir):
+def test_load_mnist(prepared, mnist_train_raw):
     out, _ = prepared
     data = load_mnist(out, prepare=False)
     assert {k: (v[0].shape, v[1].shape) for k, v in data.items()} == {
@@ -43,7 +41,7 @@ def test_load_mnist(prepared, mnist_dir):
     X, y = data["dev"]
     assert X.dtype == np.float32 and y.dtype == np.int64
     assert X.min() == 0.0 and X.max() == 1.0
-    raw = read_idx(mnist_dir / "train-images-idx3-ubyte.gz")[:5000].reshape(5000, 784)
+    raw = mnist_train_raw[0][:5000].reshape(5000, 784)
     np.testing.assert_allclose(X, raw / 255.0, rtol=1e-6)
 
 
