@@ -176,7 +176,8 @@ def load_pos(data_dir=DEFAULT_DATA_DIR, prepare=True):
       n_words: word-vocabulary size (ids 0..n_words-1; UNKNOWN = 2).
       n_feature_values: tuple of 7 vocabulary sizes, one per feature (``feature_names``).
       n_tags, tag_names: the tag classes.
-      word_singleton: bool (n_words,), words seen once in training (for ``vocab.replace_singletons``).
+      word_singleton: bool (n_words,), words seen once in training
+        (for ``vocab.replace_singletons``).
       UNKNOWN: the unknown-word id.
     """
     arrays = load_prepared("ud_ewt", data_dir, prepare)
