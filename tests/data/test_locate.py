@@ -97,3 +97,18 @@ def test_recompressed_mnist_accepted_by_content(tmp_path, mnist_dir):
 def test_copy_keeps_hash(tmp_path, ewt_dir):
     shutil.copy(ewt_dir / "en_ewt-ud-test.conllu", tmp_path)
     verify_file(tmp_path / "en_ewt-ud-test.conllu")
+
+
+def test_download_path_with_a_local_url(monkeypatch, tmp_path, mnist_dir):
+    # the download code run end to end against file:// addresses (tests never need a network)
+    monkeypatch.setenv("MESIMP_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(locate, "repo_root", lambda: tmp_path / "checkout")
+    spec = dict(DATASETS["mnist"], url=mnist_dir.as_uri() + "/{name}")
+    monkeypatch.setitem(DATASETS, "mnist", spec)
+    folder = find_raw("mnist", download_dir=tmp_path / "raw")
+    assert folder == tmp_path / "raw" / "mnist"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(spec["files"])
+    spec["url"] = (tmp_path / "missing").as_uri() + "/{name}"
+    with pytest.raises(DataNotFound, match="download of .* failed"):
+        find_raw("mnist", download_dir=tmp_path / "raw2")
+    assert [p.name for p in (tmp_path / "raw2" / "mnist").iterdir()] == []
