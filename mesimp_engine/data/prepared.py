@@ -118,7 +118,8 @@ def _read_prepared(path):
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # open the file here: np.load leaks its own handle when the archive is corrupt
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
         meta = json.loads(str(arrays["meta"]))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
