@@ -52,7 +52,7 @@ def read_conllu(path):
     except OSError as error:
         raise DataError(f"cannot read file ({error.strerror or error})", path) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark, if any, is dropped
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
         raise DataError(f"not UTF-8 text ({error.reason})", path, line) from None

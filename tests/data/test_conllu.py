@@ -70,3 +70,10 @@ def test_real_ewt_counts(ewt_dir, ewt_train, split):
                  else read_conllu(ewt_dir / f"en_ewt-ud-{split}.conllu"))
     assert (len(sentences), sum(len(s) for s in sentences)) == EWT_COUNTS[split]
     assert all(s.sent_id for s in sentences)
+
+
+def test_byte_order_mark_ignored(tmp_path):
+    path = tmp_path / "bom.conllu"
+    path.write_bytes(b"\xef\xbb\xbf# sent_id = a\n" + (row(1, "a", 0) + "\n").encode())
+    (sentence,) = read_conllu(path)
+    assert sentence.sent_id == "a" and sentence.forms == ["a"]
