@@ -7,3 +7,8 @@ and verifying raw files), ``mnist``, ``vocab``, ``pos_features``, ``arcstandard`
 ``parser_features``, ``attachment`` (UAS/LAS), ``ud_ewt`` (encoding the treebank for the
 tagger and the parser), ``prepared`` (prepared files, prepare on first use).
 """
+
+from mesimp_engine.data.errors import DataError, DataNotFound
+from mesimp_engine.data.prepared import load_mnist, load_parse, load_pos
+
+__all__ = ["DataError", "DataNotFound", "load_mnist", "load_parse", "load_pos"]

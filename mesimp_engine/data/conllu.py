@@ -52,7 +52,7 @@ def read_conllu(path):
     except OSError as error:
         raise DataError(f"cannot read file ({error.strerror or error})", path) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark, if any, is dropped
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
         raise DataError(f"not UTF-8 text ({error.reason})", path, line) from None
@@ -123,11 +123,12 @@ def check_tree(heads, path="<tree>", lines=None):
     """
     n = len(heads)
     line_of = (lambda i: int(lines[i])) if lines is not None else (lambda i: None)
-    for i, head in enumerate(heads):
-        if head < 0 or head > n:
-            raise DataError(f"HEAD {head} of word {i + 1} out of range 0..{n}", path, line_of(i))
-        if head == i + 1:
+    bad = np.flatnonzero((heads < 0) | (heads > n) | (heads == np.arange(1, n + 1)))
+    if len(bad):
+        i = bad[0]
+        if heads[i] == i + 1:
             raise DataError(f"word {i + 1} is its own head", path, line_of(i))
+        raise DataError(f"HEAD {heads[i]} of word {i + 1} out of range 0..{n}", path, line_of(i))
     roots = np.flatnonzero(heads == 0)
     if len(roots) == 0:
         raise DataError("sentence has no root (no word with HEAD 0)", path, line_of(0))
@@ -135,6 +136,18 @@ def check_tree(heads, path="<tree>", lines=None):
         first, second = roots[0], roots[1]
         raise DataError(f"second root: words {first + 1} and {second + 1} both have HEAD 0",
                         path, line_of(second))
+    # pointer doubling: after ceil(log2(n + 1)) squarings every word that reaches ROOT is at 0
+    ancestor = np.concatenate(([0], heads))
+    for _ in range(int(n).bit_length()):
+        ancestor = ancestor[ancestor]
+    if not ancestor.any():
+        return
+    _raise_cycle(heads, path, line_of)
+
+
+def _raise_cycle(heads, path, line_of):
+    """Find a cycle by walking up from each word and raise DataError naming it."""
+    n = len(heads)
     # state 0 = unvisited, 1 = on the current path, 2 = known to reach the root
     state = np.zeros(n + 1, dtype=np.int8)
     state[0] = 2

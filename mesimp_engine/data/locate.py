@@ -161,8 +161,9 @@ def download(dataset, download_dir):
         print(f"downloading {url}")
         handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
         try:
-            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-                shutil.copyfileobj(response, out)
+            with os.fdopen(handle, "wb") as out:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    shutil.copyfileobj(response, out)
             os.replace(temp, target)
         except OSError as error:
             raise DataNotFound(f"download of {url} failed ({error}); get the files by hand and "

@@ -17,6 +17,8 @@ each looked up in its own vocabulary built on the training split (unseen value -
 (A prefix of length 1 is left out: it carries little beyond ``prefix2`` and ``cap``.)
 """
 
+from collections import Counter
+
 import numpy as np
 
 from mesimp_engine.data.vocab import UNKNOWN_TOKEN, Vocab
@@ -64,14 +66,19 @@ def token_features(form):
 
 def build_feature_vocabs(forms):
     """Seven frozen vocabularies (each with ``<unk>`` = id 0) from the training forms."""
-    values = list(zip(*(token_features(f) for f in forms)))
-    return [Vocab.build(column, specials=(UNKNOWN_TOKEN,)) for column in values]
+    counters = [Counter() for _ in FEATURE_NAMES]
+    for form, count in Counter(forms).items():
+        for counter, value in zip(counters, token_features(form)):
+            counter[value] += count
+    return [Vocab.from_counts(counter, specials=(UNKNOWN_TOKEN,)) for counter in counters]
 
 
 def encode_features(forms, vocabs):
-    """int64 array (len(forms), 7): the feature ids of each form."""
-    out = np.empty((len(forms), N_FEATURES), dtype=np.int64)
-    for i, form in enumerate(forms):
-        for j, value in enumerate(token_features(form)):
-            out[i, j] = vocabs[j].index(value)
-    return out
+    """int64 array (len(forms), 7): the feature ids of each form (computed once per distinct
+    form)."""
+    rows = {}
+    for form in forms:
+        if form not in rows:
+            rows[form] = [vocab.index(value) for vocab, value in zip(vocabs, token_features(form))]
+    out = np.array([rows[form] for form in forms], dtype=np.int64)
+    return out.reshape(len(forms), N_FEATURES)

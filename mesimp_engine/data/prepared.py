@@ -118,7 +118,8 @@ def _read_prepared(path):
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # open the file here: np.load leaks its own handle when the archive is corrupt
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
         meta = json.loads(str(arrays["meta"]))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
@@ -176,7 +177,8 @@ def load_pos(data_dir=DEFAULT_DATA_DIR, prepare=True):
       n_words: word-vocabulary size (ids 0..n_words-1; UNKNOWN = 2).
       n_feature_values: tuple of 7 vocabulary sizes, one per feature (``feature_names``).
       n_tags, tag_names: the tag classes.
-      word_singleton: bool (n_words,), words seen once in training (for ``vocab.replace_singletons``).
+      word_singleton: bool (n_words,), words seen once in training
+        (for ``vocab.replace_singletons``).
       UNKNOWN: the unknown-word id.
     """
     arrays = load_prepared("ud_ewt", data_dir, prepare)

@@ -37,7 +37,8 @@ def read_treebank(folder):
 
 
 def build_vocabs(train):
-    """The frozen vocabularies (dict name -> Vocab; ``feat0``..``feat6``) from training sentences."""
+    """The frozen vocabularies (dict name -> Vocab; ``feat0``..``feat6``) built on the
+    training sentences."""
     forms = [f for s in train for f in s.forms]
     vocabs = {
         "words": Vocab.build((word_key(f) for f in forms), specials=PARSER_SPECIALS),

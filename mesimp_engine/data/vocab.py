@@ -35,7 +35,12 @@ class Vocab:
     @classmethod
     def build(cls, items, specials=(UNKNOWN_TOKEN,), min_count=1):
         """Vocabulary of the items (an iterable of strings) seen at least ``min_count`` times."""
-        counter = Counter(items)
+        return cls.from_counts(Counter(items), specials, min_count)
+
+    @classmethod
+    def from_counts(cls, counter, specials=(UNKNOWN_TOKEN,), min_count=1):
+        """Vocabulary from a mapping token -> training count (see build)."""
+        counter = Counter(counter)
         for special in specials:
             counter.pop(special, None)
         kept = sorted((t for t, c in counter.items() if c >= min_count),

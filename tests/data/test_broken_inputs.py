@@ -1,19 +1,12 @@
 """Every broken input gives a one-line DataError naming file and line, from the reader and
 from the prepare scripts (exit 1, one ``error:`` line, nothing written)."""
 
-import os
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
 from mesimp_engine.data.conllu import read_conllu
 from mesimp_engine.data.errors import DataError
 from mesimp_engine.data.idx import read_idx
-from tests.data.conftest import BROKEN
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.data.conftest import BROKEN, run_script
 
 # file -> (line named in the message or None, words the message must contain)
 IDX_CASES = {
@@ -54,12 +47,6 @@ def test_conllu_reader_rejects(name):
     with pytest.raises(DataError) as caught:
         read_conllu(BROKEN / name)
     check_message(caught.value, name, *CONLLU_CASES[name])
-
-
-def run_script(script, *args):
-    env = dict(os.environ)
-    return subprocess.run([sys.executable, str(REPO / "data_scripts" / script), *args],
-                          capture_output=True, text=True, env=env, timeout=120)
 
 
 def link_all(target_dir, source_dir, names):

@@ -70,3 +70,43 @@ def test_real_ewt_counts(ewt_dir, ewt_train, split):
                  else read_conllu(ewt_dir / f"en_ewt-ud-{split}.conllu"))
     assert (len(sentences), sum(len(s) for s in sentences)) == EWT_COUNTS[split]
     assert all(s.sent_id for s in sentences)
+
+
+def test_byte_order_mark_ignored(tmp_path):
+    path = tmp_path / "bom.conllu"
+    path.write_bytes(b"\xef\xbb\xbf# sent_id = a\n" + (row(1, "a", 0) + "\n").encode())
+    (sentence,) = read_conllu(path)
+    assert sentence.sent_id == "a" and sentence.forms == ["a"]
+
+
+def is_tree_reference(heads):
+    """Brute force: one root, and every word reaches ROOT within n steps."""
+    n = len(heads)
+    if (heads == 0).sum() != 1:
+        return False
+    for word in range(1, n + 1):
+        node = word
+        for _ in range(n):
+            if node == 0:
+                break
+            node = heads[node - 1]
+        if node != 0:
+            return False
+    return True
+
+
+def test_check_tree_agrees_with_brute_force():
+    rng = np.random.default_rng(1)
+    verdicts = []
+    for _ in range(3000):
+        n = int(rng.integers(1, 9))
+        heads = rng.integers(0, n + 1, n)
+        heads[heads == np.arange(1, n + 1)] = 0  # self-heads have their own message
+        try:
+            check_tree(heads)
+            accepted = True
+        except DataError:
+            accepted = False
+        assert accepted == is_tree_reference(heads), heads
+        verdicts.append(accepted)
+    assert 0.05 < np.mean(verdicts) < 0.95

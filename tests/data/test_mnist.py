@@ -2,16 +2,15 @@
 
 import numpy as np
 
-from mesimp_engine.data.idx import read_idx
 from mesimp_engine.data.mnist import read_mnist_raw, to_float
 
 
-def test_papers_split_on_real_files(mnist_dir):
+def test_papers_split_on_real_files(mnist_dir, mnist_train_raw):
     splits = read_mnist_raw(mnist_dir)
     assert {k: len(v[0]) for k, v in splits.items()} == {"train": 55000, "dev": 5000,
                                                          "test": 10000}
-    images = read_idx(mnist_dir / "train-images-idx3-ubyte.gz").reshape(60000, 784)
-    labels = read_idx(mnist_dir / "train-labels-idx1-ubyte.gz")
+    images, labels = mnist_train_raw
+    images = images.reshape(60000, 784)
     np.testing.assert_array_equal(splits["dev"][0], images[:5000])
     np.testing.assert_array_equal(splits["train"][0], images[5000:])
     np.testing.assert_array_equal(splits["dev"][1], labels[:5000])
