@@ -16,17 +16,20 @@ class Parameter:
     grad: ndarray of the same shape, zero after ``zero_grad()``.
     state: dict name -> ndarray (same shape as value) or scalar, owned by the optimizer.
     The rows that received a gradient since the last ``zero_grad()`` are tracked, so that a
-    sparse-aware optimizer can touch only them (``touched_rows()``).
+    sparse-aware optimizer can touch only them (``touched_rows()``). ``row_sparse`` marks a
+    table (an embedding) whose optimizer update always touches only those rows, as DyNet
+    updates its lookup parameters.
     """
 
-    __slots__ = ("value", "grad", "name", "state", "requires_grad", "_dense_touched", "_rows")
+    __slots__ = ("value", "grad", "name", "state", "requires_grad", "row_sparse", "_dense_touched", "_rows")
 
-    def __init__(self, value, name="param", requires_grad=True):
+    def __init__(self, value, name="param", requires_grad=True, row_sparse=False):
         self.value = np.ascontiguousarray(value)
         self.grad = np.zeros_like(self.value)
         self.name = name
         self.state = {}
         self.requires_grad = requires_grad
+        self.row_sparse = row_sparse
         self._dense_touched = False
         self._rows = []
 

@@ -26,3 +26,13 @@ def prepared_data(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared")
     prepare_mnist(out, source=shared_data)
     return out
+
+
+@pytest.fixture(scope="session")
+def prepared_ewt(shared_data, tmp_path_factory):
+    """A prepared-data folder holding UD English EWT (prepared once per session)."""
+    from mesimp_engine.data.prepared import prepare_ud_ewt
+
+    out = tmp_path_factory.mktemp("prepared_ewt")
+    prepare_ud_ewt(out, source=shared_data)
+    return out

@@ -9,6 +9,9 @@ Sparse-aware mode (``sparse=True``): only the rows that received gradient since 
 of untouched rows are not decayed and their weights do not move (as in PyTorch's
 ``SparseAdam``); the step counter still counts every step, so bias correction is global.
 Dense mode (default) is the textbook update: every element decays, even with a zero gradient.
+Embedding tables (``Parameter.row_sparse``) are always updated in the sparse way: a
+sentence touches a few dozen of their thousands of rows (DyNet does the same for lookup
+parameters).
 """
 
 
@@ -42,7 +45,7 @@ class Optimizer:
         for p in self.params:
             if not p.requires_grad:
                 continue
-            rows = p.touched_rows() if self.sparse else None
+            rows = p.touched_rows() if self.sparse or p.row_sparse else None
             if rows is None:
                 self.update(p.value, p.grad, self._state(p), self._count(p))
             elif rows.size:

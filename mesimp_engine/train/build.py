@@ -4,8 +4,10 @@ import numpy as np
 
 from mesimp_engine import optim
 from mesimp_engine.train.mnist_task import MnistTask
+from mesimp_engine.train.parse_task import ParseTask
+from mesimp_engine.train.pos_task import PosTask
 
-TASK_CLASSES = {"mnist": MnistTask}
+TASK_CLASSES = {"mnist": MnistTask, "pos": PosTask, "parse": ParseTask}
 
 
 def linear_options(settings, rng):

@@ -129,16 +129,20 @@ class Trainer:
                 self.partial = acc
                 self.save()
         bar.close()
-        dev = self.task.evaluate(self.model, "dev")
-        test = self.task.evaluate(self.model, "test")
+        dev_scores = self.task.evaluate(self.model, "dev")
+        test_scores = self.task.evaluate(self.model, "test")
+        metric = self.task.metric
+        dev, test = dev_scores[metric], test_scores[metric]
         record = {
             "epoch": self.epoch, "steps": n_steps, "train_loss": acc["loss"] / n_steps,
-            "dev": dev, "test": test, "updated_fraction": acc["fraction"] / n_steps, "time": acc["times"],
+            "dev": dev, "test": test, "dev_scores": dev_scores, "test_scores": test_scores,
+            "updated_fraction": acc["fraction"] / n_steps, "time": acc["times"],
         }
         self.history.append(record)
         t = acc["times"]
         self.log(
-            f"epoch {self.epoch:>3}  loss {record['train_loss']:.4f}  dev {dev:.2f}  test {test:.2f}  "
+            f"epoch {self.epoch:>3}  loss {record['train_loss']:.4f}  dev {_scores(dev_scores)}  "
+            f"test {_scores(test_scores)}  "
             f"| build {t['build']:.2f}s forward {t['forward']:.2f}s backward {t['backward']:.2f}s "
             f"(linear {t['linear_backward']:.2f}s) update {t['update']:.2f}s  "
             f"| updated {100 * record['updated_fraction']:.1f}% of weights"
@@ -155,7 +159,11 @@ class Trainer:
         return self.results()
 
     def results(self):
-        return results_document(self.settings, self.history, self.model)
+        return results_document(self.settings, self.history, self.model, {"metric": self.task.metric})
+
+
+def _scores(scores):
+    return " ".join(f"{name} {value:.2f}" for name, value in scores.items())
 
 
 def _progress(total, initial, desc, enabled):

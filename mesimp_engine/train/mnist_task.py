@@ -29,9 +29,9 @@ class MnistTask:
     def n_train(self):
         return len(self.splits["train"][1])
 
-    def build_model(self, rng, dropout_rng, linear_options):
+    def build_model(self, rng, train_rng, linear_options):
         s = self.settings
-        return MLP(784, s.hidden, s.layers, 10, s.dropout, rng=rng, dropout_rng=dropout_rng,
+        return MLP(784, s.hidden, s.layers, 10, s.dropout, rng=rng, dropout_rng=train_rng,
                    linear_options=linear_options,
                    output_options=linear_options if s.sparse_output else {})
 
@@ -52,4 +52,4 @@ class MnistTask:
             logits = model(x[start : start + EVAL_BATCH]).value
             correct += int((logits.argmax(axis=1) == y[start : start + EVAL_BATCH]).sum())
         model.train()
-        return 100.0 * correct / max(len(y), 1)
+        return {"accuracy": 100.0 * correct / max(len(y), 1)}

@@ -1,18 +1,22 @@
 """Training settings: every flag of ``mesimp-engine train``, with the papers' defaults.
 
 Defaults that depend on the task or the optimizer are ``None`` here and filled in by
-``resolve``: hidden 500; MNIST 2 hidden layers, mini-batch 10, 20 epochs; learning rates
+``resolve``: hidden 500; MNIST 2 hidden layers, mini-batch 10, 20 epochs, k 20; POS one
+BiLSTM layer, one sentence per update, 5 epochs, k 5; parsing 2 hidden layers, mini-batches
+of 10,000 transitions, 15 epochs, k 20 (the papers' best epochs were 2-17); learning rates
 Adam 0.001, AdaGrad 0.01 (POS, parsing) or 0.1 (MNIST), SGD 0.1.
 """
 
 from dataclasses import asdict, dataclass, field
 
-TASKS = ("mnist",)
+TASKS = ("mnist", "pos", "parse")
 METHODS = ("dense", "meprop", "unified", "randk")
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 
 TASK_DEFAULTS = {
     "mnist": {"hidden": 500, "layers": 2, "batch_size": 10, "epochs": 20, "k": 20},
+    "pos": {"hidden": 500, "layers": 1, "batch_size": 1, "epochs": 5, "k": 5},
+    "parse": {"hidden": 500, "layers": 2, "batch_size": 10000, "epochs": 15, "k": 20},
 }
 LEARNING_RATES = {"adam": {}, "adagrad": {"mnist": 0.1}, "sgd": {}}
 DEFAULT_LR = {"adam": 0.001, "adagrad": 0.01, "sgd": 0.1}

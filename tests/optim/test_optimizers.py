@@ -86,3 +86,17 @@ def test_reset_state_forgets_everything():
     assert p.state == {}
     opt.step()
     assert p.state["step"] == 1
+
+
+def test_row_sparse_parameters_update_only_looked_up_rows_in_dense_mode():
+    from mesimp_engine import nn, ops
+    from mesimp_engine.graph import Graph
+
+    emb = nn.Embedding(6, 2, rng=0, dtype=np.float64)
+    before = emb.weight.value.copy()
+    opt = optim.Adam(emb.parameters(), lr=0.1)
+    g = Graph()
+    g.backward(ops.sum(emb(np.array([1, 4]))))
+    opt.step()
+    changed = np.any(emb.weight.value != before, axis=1)
+    np.testing.assert_array_equal(changed, [False, True, False, False, True, False])

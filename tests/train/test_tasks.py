@@ -1,0 +1,52 @@
+"""Smoke runs of the POS and parsing tasks on slices of the real treebank, and the greedy
+parser's output."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from mesimp_engine.data.arcstandard import Configuration
+from mesimp_engine.data.conllu import check_tree
+
+
+def _train(data_dir, out, *flags):
+    cmd = [sys.executable, "-m", "mesimp_engine", "train", "--data-dir", str(data_dir), "--out", str(out),
+           "--no-progress", *flags]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "results.json").read_text())
+
+
+def test_pos_smoke(prepared_ewt, tmp_path):
+    r = _train(prepared_ewt, tmp_path, "--task", "pos", "--epochs", "1", "--hidden", "32",
+               "--limit-train", "200", "--limit-eval", "100")
+    assert r["metric"] == "accuracy" and r["hidden_sizes"] == [32]
+    assert r["dev"] > 30  # a fifth of the tags are NN or punctuation: a trained tagger finds them
+    assert r["epochs"][0]["updated_fraction"] < 0.5  # embedding rows are touched sparsely
+
+
+def test_parse_smoke(prepared_ewt, tmp_path):
+    r = _train(prepared_ewt, tmp_path, "--task", "parse", "--epochs", "2", "--hidden", "64",
+               "--batch-size", "500", "--limit-train", "10000", "--limit-eval", "100")
+    assert r["metric"] == "uas"
+    assert set(r["epochs"][0]["dev_scores"]) == {"uas", "las"}
+    assert r["epochs"][1]["train_loss"] < r["epochs"][0]["train_loss"]
+    assert 0 <= r["dev"] <= 100
+
+
+def test_greedy_parse_builds_trees(prepared_ewt):
+    from mesimp_engine.data.prepared import load_parse
+    from mesimp_engine.models.parser import ParserMLP
+    from mesimp_engine.train.parse_task import greedy_parse
+
+    data = load_parse(prepared_ewt)
+    model = ParserMLP(data["n_words"], data["n_pos"], data["n_label_ids"], data["n_transitions"],
+                      hidden=16, rng=0)
+    sentences = data["dev"][:40]
+    parsed = greedy_parse(model, sentences, data["n_labels"])
+    for (heads, labels), s in zip(parsed, sentences):
+        assert heads.shape == s["heads"].shape
+        assert (heads >= 0).all() and (labels >= 0).all()
+        check_tree(heads)  # raises unless one root and no cycle
