@@ -1,0 +1,173 @@
+"""meProp: top-k sparsified backward of a linear layer y = x W^T + b, on arrays.
+
+Shapes: x (B, n_in), W (n_out, n_in), b (n_out,), dy (B, n_out); float32 (training) or float64.
+
+Dense backward:  dW = dy^T x (n_out, n_in),  dx = dy W (B, n_in),  db = dy.sum(0) (n_out,).
+
+meProp keeps k entries of dy and back-propagates only those (the bias gradient stays dense):
+
+- per example: S_b = the k units of largest |dy[b, :]| (ties to the lower index);
+  dx[b] = sum_{j in S_b} dy[b, j] W[j];  dW[j] = sum_{b : j in S_b} dy[b, j] x[b].
+- unified: one set S (k,) for the batch, the top-k of the column sums sum_b |dy[b, :]|;
+  dx = dy[:, S] W[S];  dW[S] = dy[:, S]^T x.
+- random: S_b = k distinct units drawn uniformly (the papers' control), then as per example.
+
+The sparse backwards return dW compactly as ``(rows, dW_rows)``: ``rows`` (n_rows,) the sorted
+unique int64 indices of the output units that received a gradient and ``dW_rows``
+(n_rows, n_in) their gradients, so a caller does ``grad[rows] += dW_rows`` and can report the
+fraction of W updated, n_rows / n_out. k >= n_out keeps every unit and reproduces the dense
+gradients (to float tolerance); k <= 0 is an error.
+
+Selection goes through ``topk_rows`` (one place to switch selectors); the products are the
+kernels of ``mesimp_engine.kernels.sparse_linear``.
+"""
+
+import numpy as np
+
+from mesimp_engine.kernels import sparse_linear as kernels
+
+# Bytes of the operand kept in cache per column chunk; about half of a core's L2.
+_CACHE_BYTES = 1 << 20
+
+
+def topk_rows(a, k, out=None):
+    """Indices of the k largest |a| in each row, ties to the lower index.
+
+    a (rows, n) float; 1 <= k <= n. Returns out (rows, k) int64 (allocated when None), each row
+    in increasing index order.
+    """
+    rows, n = a.shape
+    if out is None:
+        out = np.empty((rows, k), dtype=np.int64)
+    mag = np.abs(a)
+    part = np.argpartition(mag, n - k, axis=1)[:, n - k :]
+    # the k-th largest magnitude per row; units above it are in, ties at it go to the lowest index
+    kth = np.min(np.take_along_axis(mag, part, axis=1), axis=1, keepdims=True)
+    above = mag > kth
+    need = k - above.sum(axis=1, keepdims=True)
+    tie = (mag == kth) & (np.cumsum(mag == kth, axis=1) <= need)
+    out[:] = np.nonzero(above | tie)[1].reshape(rows, k)
+    return out
+
+
+def _check_k(k, n_out):
+    if k <= 0:
+        raise ValueError(f"meProp needs k >= 1, got k={k}")
+    return min(int(k), n_out)
+
+
+def select_per_example(dy, k, out=None):
+    """The k units of largest |dy[b, :]| for each example b (ties to the lower index).
+
+    dy (B, n_out); k >= 1 (k >= n_out selects every unit). Returns idx (B, min(k, n_out))
+    int64, each row increasing; written into ``out`` when given.
+    """
+    return topk_rows(dy, _check_k(k, dy.shape[1]), out=out)
+
+
+def select_unified(dy, k, db_out=None):
+    """One set of k units for the whole batch: the top-k of sum_b |dy[b, :]| (ties to the lower
+    index).
+
+    dy (B, n_out); k >= 1. Returns cols (min(k, n_out),) int64, increasing. When ``db_out``
+    (n_out,) is given, the bias gradient dy.sum(0) is written into it from the same pass over
+    dy (pass it on to ``backward_unified`` as ``db``).
+    """
+    k = _check_k(k, dy.shape[1])
+    db = np.empty(dy.shape[1], dtype=dy.dtype) if db_out is None else db_out
+    scores = np.empty(dy.shape[1], dtype=dy.dtype)
+    kernels.column_sums(dy, db, scores)
+    return topk_rows(scores[None, :], k)[0]
+
+
+def select_random(batch, n_out, k, rng, out=None):
+    """k distinct units drawn uniformly for each example: the random-k control.
+
+    batch: B; rng: a ``numpy.random.Generator`` (the only source of randomness). Returns idx
+    (B, min(k, n_out)) int64, each row increasing; written into ``out`` when given.
+    """
+    k = _check_k(k, n_out)
+    # the k smallest of n_out uniform keys are a uniformly random k-subset
+    keys = rng.random((batch, n_out))
+    chosen = np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1)
+    if out is None:
+        return chosen.astype(np.int64, copy=False)
+    out[:] = chosen
+    return out
+
+
+def backward_dense(x, W, dy, need_dx=True, dx_out=None, dW_out=None):
+    """Dense backward of y = x W^T + b with BLAS: (dx | None, dW, db).
+
+    x (B, n_in), W (n_out, n_in), dy (B, n_out). Returns dx (B, n_in) (None unless need_dx),
+    dW (n_out, n_in), db (n_out,); dx and dW are written into ``dx_out``/``dW_out`` when given.
+    """
+    dW = np.matmul(dy.T, x, out=dW_out)
+    dx = np.matmul(dy, W, out=dx_out) if need_dx else None
+    return dx, dW, dy.sum(axis=0)
+
+
+def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
+    """meProp backward with a unit set per example: (dx | None, rows, dW_rows, db).
+
+    x (B, n_in), W (n_out, n_in), dy (B, n_out), idx (B, k) int64 (k >= 1) the units kept for
+    each example (e.g. from ``select_per_example`` or ``select_random``; the order in a row does
+    not matter, repeats are not allowed). Returns
+    dx (B, n_in): dx[b] = sum_{j in idx[b]} dy[b, j] W[j], or None unless need_dx;
+    rows (n_rows,) int64: sorted units selected by any example;
+    dW_rows (n_rows, n_in): dW_rows[r] = sum_{b : rows[r] in idx[b]} dy[b, rows[r]] x[b];
+    db (n_out,) = dy.sum(0).
+    ``dx_out`` (B, n_in) and ``dW_out`` (>= n_rows, n_in), C-contiguous of x's dtype, are
+    optional preallocated outputs (dW_rows is then a view of the first n_rows rows of dW_out).
+    """
+    B, n_in = x.shape
+    n_out = W.shape[0]
+    rows = np.empty(n_out, dtype=np.int64)
+    rank = np.empty(n_out, dtype=np.int64)
+    n_rows = kernels.selected_rows(idx, rows, rank)
+    rows = rows[:n_rows]
+    dW_rows = np.empty((n_rows, n_in), dtype=x.dtype) if dW_out is None else dW_out[:n_rows]
+    dx = _dx_buffer(x, need_dx, dx_out)
+    if n_out <= B:
+        # few units: their W and dW columns stay in cache while the examples stream
+        chunk = _chunk(n_out, n_in, x.itemsize)
+        kernels.backward_by_example(x, W, dy, idx, rank, chunk, need_dx, dx, dW_rows)
+    else:
+        # many units: the examples' x and dx columns stay in cache while W streams
+        ptr = np.empty(n_rows + 1, dtype=np.int64)
+        examples = np.empty(idx.size, dtype=np.int64)
+        values = np.empty(idx.size, dtype=dy.dtype)
+        kernels.invert_selection(idx, dy, rank, ptr, examples, values)
+        chunk = _chunk(B, n_in, x.itemsize)
+        kernels.backward_by_unit(x, W, rows, ptr, examples, values, chunk, need_dx, dx, dW_rows)
+    return (dx if need_dx else None), rows, dW_rows, dy.sum(axis=0)
+
+
+def backward_unified(x, W, dy, cols, need_dx=True, db=None, dx_out=None, dW_out=None):
+    """meProp backward with one unit set for the batch: (dx | None, rows, dW_rows, db).
+
+    x (B, n_in), W (n_out, n_in), dy (B, n_out), cols (k,) int64 sorted unique (from
+    ``select_unified``). Returns dx = dy[:, cols] W[cols] (B, n_in) or None unless need_dx;
+    rows = cols; dW_rows = dy[:, cols]^T x (k, n_in); db (n_out,) = dy.sum(0) (the given ``db``
+    when passed, e.g. from ``select_unified(..., db_out=)``). ``dx_out`` (B, n_in) and
+    ``dW_out`` (>= k, n_in) are optional preallocated outputs.
+    """
+    dy_cols = np.take(dy, cols, axis=1)
+    dW_rows = np.matmul(dy_cols.T, x, out=None if dW_out is None else dW_out[: cols.size])
+    dx = np.matmul(dy_cols, np.take(W, cols, axis=0), out=dx_out) if need_dx else None
+    if db is None:
+        db = dy.sum(axis=0)
+    return dx, cols, dW_rows, db
+
+
+def _dx_buffer(x, need_dx, dx_out):
+    if not need_dx:
+        return np.empty((0, 0), dtype=x.dtype)
+    return np.empty_like(x) if dx_out is None else dx_out
+
+
+def _chunk(n_cached_rows, n_in, itemsize):
+    """Columns per task so that two (n_cached_rows, chunk) blocks fit in _CACHE_BYTES."""
+    chunk = _CACHE_BYTES // (2 * itemsize * max(n_cached_rows, 1))
+    chunk = max(64, min(512, chunk - chunk % 16))
+    return min(chunk, n_in)

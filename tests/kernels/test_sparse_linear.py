@@ -1,0 +1,120 @@
+"""The meProp backward kernels against their NumPy twins, on seeded random shapes."""
+
+import numpy as np
+import pytest
+
+from mesimp_engine.kernels import sparse_linear as K
+
+SHAPES = [(1, 1, 1, 1), (3, 5, 4, 2), (7, 33, 6, 6), (20, 70, 9, 3), (5, 40, 50, 7), (2, 17, 31, 31)]
+
+
+def _problem(seed, B, n_in, n_out, k, dtype):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((B, n_in)).astype(dtype)
+    W = rng.standard_normal((n_out, n_in)).astype(dtype)
+    dy = rng.standard_normal((B, n_out)).astype(dtype)
+    idx = np.stack([rng.choice(n_out, size=k, replace=False) for _ in range(B)]).astype(np.int64)
+    return x, W, dy, idx
+
+
+def _rows(idx, n_out, fn=K.selected_rows):
+    rows = np.empty(n_out, np.int64)
+    rank = np.empty(n_out, np.int64)
+    n = fn(idx, rows, rank)
+    return rows, rank, n
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_selected_rows_matches_twin(shape):
+    B, n_in, n_out, k = shape
+    idx = _problem(0, *shape, np.float32)[3]
+    rows, rank, n = _rows(idx, n_out)
+    rows_ref, rank_ref, n_ref = _rows(idx, n_out, K.selected_rows_numpy)
+    assert n == n_ref == np.unique(idx).size
+    np.testing.assert_array_equal(rows[:n], rows_ref[:n])
+    np.testing.assert_array_equal(rank, rank_ref)
+    np.testing.assert_array_equal(rows[:n], np.unique(idx))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_invert_selection_matches_twin(shape):
+    B, n_in, n_out, k = shape
+    x, W, dy, idx = _problem(1, *shape, np.float64)
+    rows, rank, n = _rows(idx, n_out)
+    outs = []
+    for fn in (K.invert_selection, K.invert_selection_numpy):
+        ptr, ex, val = np.empty(n + 1, np.int64), np.empty(B * k, np.int64), np.empty(B * k)
+        fn(idx, dy, rank, ptr, ex, val)
+        outs.append((ptr, ex, val))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+    ptr, ex, val = outs[0]
+    for r in range(n):
+        b = ex[ptr[r] : ptr[r + 1]]
+        assert np.all(np.diff(b) > 0)
+        assert np.all(np.any(idx[b] == rows[r], axis=1))
+        np.testing.assert_array_equal(val[ptr[r] : ptr[r + 1]], dy[b, rows[r]])
+
+
+def _run_by_example(fn, x, W, dy, idx, chunk, need_dx):
+    rows, rank, n = _rows(idx, W.shape[0])
+    dx = np.full(x.shape if need_dx else (0, 0), np.nan, x.dtype)
+    dW = np.full((n, x.shape[1]), np.nan, x.dtype)
+    fn(x, W, dy, idx, rank, chunk, need_dx, dx, dW)
+    return dx, dW
+
+
+def _run_by_unit(fn, x, W, dy, idx, chunk, need_dx):
+    rows, rank, n = _rows(idx, W.shape[0])
+    ptr, ex, val = np.empty(n + 1, np.int64), np.empty(idx.size, np.int64), np.empty(idx.size, dy.dtype)
+    K.invert_selection(idx, dy, rank, ptr, ex, val)
+    dx = np.full(x.shape if need_dx else (0, 0), np.nan, x.dtype)
+    dW = np.full((n, x.shape[1]), np.nan, x.dtype)
+    fn(x, W, rows[:n], ptr, ex, val, chunk, need_dx, dx, dW)
+    return dx, dW
+
+
+@pytest.mark.parametrize("order", ["by_example", "by_unit"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("chunk", [1, 16, 1000])
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_fused_backward_matches_twin(order, dtype, shape, chunk, need_dx):
+    x, W, dy, idx = _problem(2, *shape, dtype)
+    run = _run_by_example if order == "by_example" else _run_by_unit
+    fn = getattr(K, f"backward_{order}")
+    twin = getattr(K, f"backward_{order}_numpy")
+    dx, dW = run(fn, x, W, dy, idx, chunk, need_dx)
+    dx_ref, dW_ref = run(twin, x, W, dy, idx, chunk, need_dx)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dW, dW_ref, **tol)
+    if need_dx:
+        np.testing.assert_allclose(dx, dx_ref, **tol)
+    else:
+        assert dx.size == 0
+
+
+@pytest.mark.parametrize("order", ["by_example", "by_unit"])
+def test_fused_backward_matches_masked_dense_product(order):
+    """Independent of the twins: the sparse products equal dense products of a masked dy."""
+    B, n_in, n_out, k = 13, 29, 11, 4
+    x, W, dy, idx = _problem(3, B, n_in, n_out, k, np.float64)
+    masked = np.zeros_like(dy)
+    np.put_along_axis(masked, idx, np.take_along_axis(dy, idx, axis=1), axis=1)
+    run = _run_by_example if order == "by_example" else _run_by_unit
+    dx, dW = run(getattr(K, f"backward_{order}"), x, W, dy, idx, 8, True)
+    np.testing.assert_allclose(dx, masked @ W, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dW, (masked.T @ x)[np.unique(idx)], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("B", [1, 2, 3, 10])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_sums_matches_twin(B, dtype):
+    dy = np.random.default_rng(4).standard_normal((B, 7)).astype(dtype)
+    db, s = np.empty(7, dtype), np.empty(7, dtype)
+    db_ref, s_ref = np.empty(7, dtype), np.empty(7, dtype)
+    K.column_sums(dy, db, s)
+    K.column_sums_numpy(dy, db_ref, s_ref)
+    np.testing.assert_allclose(db, db_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s, s_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s, np.abs(dy).sum(0), rtol=1e-5, atol=1e-6)
