@@ -76,10 +76,15 @@ def check_op(make_op, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
     return errors
 
 
-def check(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
+def check(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, projection=None):
     """Check a whole graph: ``fn(*nodes)`` builds an expression from the inputs (arrays
     become parameters named ``input0``, ``input1``, ...; ``Parameter`` objects are used as
-    they are). Returns the max error per input; raises ``GradcheckError`` on a mismatch."""
+    they are, converted to float64 in place). Returns the max error per input; raises
+    ``GradcheckError`` on a mismatch.
+
+    ``projection``: the array r of L = sum(r * y) (random normal by default). A meProp layer
+    is checked with an r that has k non-zeros per row and zeros elsewhere: its top-k then
+    keeps exactly the non-zeros, and its sparse backward is the exact gradient of L."""
     params = [
         x if isinstance(x, Parameter) else Parameter(np.array(x, dtype=np.float64), f"input{i}")
         for i, x in enumerate(inputs)
@@ -95,7 +100,7 @@ def check(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
         graph = Graph()
         out = fn(*params)
         if r is None:
-            r = _projection(out.shape, seed)
+            r = _projection(out.shape, seed) if projection is None else np.asarray(projection, dtype=np.float64)
         if record:
             graph.backward(out, r.astype(out.dtype))
         return float(np.sum(r * out.value))

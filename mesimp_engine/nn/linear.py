@@ -1,25 +1,40 @@
-"""``Linear``: y = x W^T + b with W of shape (out_features, in_features)."""
+"""``Linear``: y = x W^T + b with W of shape (out_features, in_features), and meProp."""
 
 import numpy as np
 
-from mesimp_engine import ops
 from mesimp_engine.nn.init import as_rng, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
+from mesimp_engine.sparsity.linear import MODES, meprop_affine
 
 
 class Linear(Module):
     """A fully connected layer.  x: (B, in) -> y: (B, out).
 
     Initialisation as PyTorch's: W and b ~ U(-1/sqrt(in), 1/sqrt(in)).
+
+    meProp: with ``k`` set, the backward keeps only k of the output gradient's units per
+    example (``mode`` "per_example", "unified" or "random"; "random" draws from
+    ``select_rng``). After each backward, ``selected`` holds the kept units ((B, k), or (k,)
+    for unified), ``updated_fraction`` the share of W's rows that received gradient, and
+    every callable in ``selection_hooks`` is called with the selected units (meSimp counts
+    them there).
     """
 
-    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32,
+                 k=None, mode="per_example", select_rng=None):
         super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"Linear: mode must be one of {MODES}, got {mode!r}")
+        if k is not None and k < 1:
+            raise ValueError(f"Linear: meProp needs k >= 1, got k={k}")
         rng = as_rng(rng)
         bound = 1.0 / np.sqrt(in_features)
         self.weight = Parameter(uniform(rng, (out_features, in_features), bound, dtype), "weight")
         self.bias = Parameter(uniform(rng, (out_features,), bound, dtype), "bias") if bias else None
+        self.k, self.mode, self.select_rng = k, mode, select_rng
+        self.selected, self.updated_fraction = None, 1.0
+        self.selection_hooks = []
 
     @property
     def in_features(self):
@@ -30,7 +45,17 @@ class Linear(Module):
         return self.weight.shape[0]
 
     def forward(self, x):
-        return ops.affine(x, self.weight, self.bias, name=self.weight.name.rpartition(".")[0] or "linear")
+        name = self.weight.name.rpartition(".")[0] or "linear"
+        k = self.k if self.training else None
+        return meprop_affine(x, self.weight, self.bias, k, self.mode, self.select_rng,
+                             on_select=self._record, name=name)
+
+    def _record(self, selected, rows):
+        self.selected = selected
+        self.updated_fraction = rows.size / self.out_features
+        for hook in self.selection_hooks:
+            hook(selected)
 
     def __repr__(self):
-        return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
+        k = f", k={self.k}, mode={self.mode}" if self.k is not None else ""
+        return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}{k})"

@@ -1,0 +1,90 @@
+"""meProp inside the graph: the affine op whose backward keeps only the top-k of dy.
+
+``MePropAffine`` computes the same forward as ``ops.affine`` (y = x W^T + b); its backward
+selects, for each example (row of dy), k output units and back-propagates only those
+(``sparsity.meprop``): dx and dW get k rows' worth of work per example, the bias gradient
+stays dense, and dW arrives as a ``RowGrad`` so only the selected rows of W.grad are touched.
+
+Modes: ``per_example`` (top-k of |dy[b]|, the papers' CPU engine), ``unified`` (one top-k of
+the column sums of |dy| for the batch, the papers' GPU variant) and ``random`` (k uniformly
+random units per example from an explicit generator, the papers' control).
+
+``blocks`` splits the output units into equal consecutive blocks and selects k per block
+(so k * blocks per example): an LSTM's four gates are four blocks, and the papers take the
+top-k per gate. The selected units (B, k * blocks), or (k * blocks,) for unified, go to
+``on_select`` after each backward: that is how meSimp counts how often each unit is used.
+"""
+
+import numpy as np
+
+from mesimp_engine.graph import RowGrad, apply
+from mesimp_engine.ops import affine
+from mesimp_engine.ops.linalg import Affine
+from mesimp_engine.sparsity import meprop
+
+MODES = ("per_example", "unified", "random")
+
+
+def select(dy, k, mode, rng=None, blocks=1):
+    """The units kept for each example: (B, k * blocks) int64, or (k * blocks,) for unified.
+
+    dy (B, n_out) with n_out divisible by ``blocks``; k >= 1 per block (k >= block size keeps
+    the whole block)."""
+    B, n_out = dy.shape
+    size = n_out // blocks
+    if blocks == 1:
+        if mode == "per_example":
+            return meprop.select_per_example(dy, k)
+        if mode == "unified":
+            return meprop.select_unified(dy, k)
+        return meprop.select_random(B, n_out, k, rng)
+    offsets = np.arange(blocks, dtype=np.int64) * size
+    if mode == "unified":
+        return np.concatenate([meprop.select_unified(dy[:, o : o + size], k) + o for o in offsets])
+    if mode == "per_example":
+        per_block = meprop.select_per_example(dy.reshape(B * blocks, size), k)
+    else:
+        per_block = meprop.select_random(B * blocks, size, k, rng)
+    kb = per_block.shape[1]
+    return (per_block.reshape(B, blocks, kb) + offsets[None, :, None]).reshape(B, blocks * kb)
+
+
+class MePropAffine(Affine):
+    """y = x W^T + b (x (B, in), W (out, in), b (out,)), with meProp's backward:
+    dx[b] = sum_{j in S_b} dy[b, j] W[j];  dW[j] = sum_{b: j in S_b} dy[b, j] x[b];  db = sum_b dy.
+    """
+
+    def __init__(self, k, mode="per_example", rng=None, blocks=1, on_select=None):
+        if mode not in MODES:
+            raise ValueError(f"meProp mode must be one of {MODES}, got {mode!r}")
+        if k is None or k < 1:
+            raise ValueError(f"meProp needs k >= 1, got k={k}")
+        if mode == "random" and rng is None:
+            raise ValueError("meProp mode 'random' needs a numpy Generator (rng=)")
+        self.k, self.mode, self.rng, self.blocks, self.on_select = k, mode, rng, blocks, on_select
+
+    def forward(self, x, W, b=None):
+        if W.shape[0] % self.blocks:
+            raise self.shape_error(f"{W.shape[0]} output units do not split into {self.blocks} blocks", W.shape)
+        return super().forward(x, W, b)
+
+    def backward(self, dy, needs):
+        dy = np.ascontiguousarray(dy)
+        idx = select(dy, self.k, self.mode, self.rng, self.blocks)
+        if self.mode == "unified":
+            dx, rows, dW_rows, db = meprop.backward_unified(self.x, self.W, dy, idx, need_dx=needs[0])
+        else:
+            dx, rows, dW_rows, db = meprop.backward_per_example(self.x, self.W, dy, idx, need_dx=needs[0])
+        if self.on_select is not None:
+            self.on_select(idx, rows)
+        grads = (dx, RowGrad(rows, dW_rows) if needs[1] else None)
+        return grads + ((db if needs[2] else None),) if len(needs) == 3 else grads
+
+
+def meprop_affine(x, W, b=None, k=None, mode="per_example", rng=None, blocks=1, on_select=None, name=None):
+    """``ops.affine`` with meProp's backward (the plain affine when k is None; k at least the
+    block size keeps every unit, and gives the dense gradients through the same path)."""
+    if k is None:
+        return affine(x, W, b, name=name)
+    op = MePropAffine(k, mode, rng, blocks, on_select)
+    return apply(op, x, W, name=name) if b is None else apply(op, x, W, b, name=name)

@@ -1,0 +1,127 @@
+"""meProp inside the graph: exact gradients where the selection is unambiguous, dense
+gradients at k = n, per-gate blocks, the record of selected units."""
+
+import numpy as np
+import pytest
+
+from mesimp_engine import gradcheck, nn, ops
+from mesimp_engine.graph import Graph
+from mesimp_engine.sparsity.linear import MePropAffine, meprop_affine, select
+
+
+def _sparse_rows(rng, B, n, k):
+    """(B, n) with k entries of magnitude in [1, 2] per row and zeros elsewhere: a clear gap
+    between the k-th and (k+1)-th magnitudes."""
+    r = np.zeros((B, n))
+    for b in range(B):
+        cols = rng.choice(n, size=k, replace=False)
+        r[b, cols] = rng.uniform(1, 2, size=k) * rng.choice([-1, 1], size=k)
+    return r
+
+
+def _sparse_cols(rng, B, n, k):
+    r = np.zeros((B, n))
+    cols = rng.choice(n, size=k, replace=False)
+    r[:, cols] = rng.uniform(1, 2, size=(B, k)) * rng.choice([-1, 1], size=(B, k))
+    return r
+
+
+@pytest.mark.parametrize("mode,make_r", [("per_example", _sparse_rows), ("unified", _sparse_cols)])
+def test_gradcheck_with_a_gap_at_k(mode, make_r):
+    rng = np.random.default_rng(0)
+    B, n_in, n_out, k = 4, 5, 9, 3
+    x, W, b = rng.standard_normal((B, n_in)), rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out)
+    r = make_r(rng, B, n_out, k)
+    errors = gradcheck.check(lambda x, W, b: meprop_affine(x, W, b, k=k, mode=mode), x, W, b, projection=r)
+    assert max(errors) < 1e-7
+
+
+def test_gradcheck_through_a_hidden_layer():
+    """Zeros of dy stay zeros through tanh', so top-k still keeps exactly the non-zeros."""
+    rng = np.random.default_rng(1)
+    B, n_in, n_hidden, k = 3, 4, 8, 2
+    x, W1, W2 = rng.standard_normal((B, n_in)), rng.standard_normal((n_hidden, n_in)), np.eye(n_hidden)
+    r = _sparse_rows(rng, B, n_hidden, k)
+    errors = gradcheck.check(
+        lambda x, W1: ops.affine(ops.tanh(meprop_affine(x, W1, k=k)), W2), x, W1, projection=r
+    )
+    assert max(errors) < 1e-7
+
+
+def test_sparse_backward_differs_from_dense_when_selection_drops_units():
+    rng = np.random.default_rng(2)
+    x, W = rng.standard_normal((3, 4)), rng.standard_normal((6, 4))
+    with pytest.raises(gradcheck.GradcheckError):
+        gradcheck.check(lambda x, W: meprop_affine(x, W, k=2), x, W)
+
+
+@pytest.mark.parametrize("mode", ["per_example", "unified", "random"])
+def test_k_equal_n_reproduces_dense_gradients(mode):
+    rng = np.random.default_rng(3)
+    dense = nn.Linear(7, 5, rng=0, dtype=np.float64)
+    sparse = nn.Linear(7, 5, rng=0, dtype=np.float64, k=5, mode=mode, select_rng=np.random.default_rng(1))
+    x = rng.standard_normal((6, 7))
+    r = rng.standard_normal((6, 5))
+    grads = []
+    for layer in (dense, sparse):
+        g = Graph()
+        xin = nn.Linear(7, 7, rng=9, dtype=np.float64)  # a layer below, so dx is needed
+        out = layer(xin(x))
+        g.backward(out, r)
+        grads.append([p.grad.copy() for p in layer.parameters()] + [xin.weight.grad.copy()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_per_gate_blocks_select_k_in_each_block():
+    rng = np.random.default_rng(4)
+    dy = rng.standard_normal((3, 12))
+    idx = select(dy, 2, "per_example", blocks=4)
+    assert idx.shape == (3, 8)
+    for b in range(3):
+        for block in range(4):
+            part = np.abs(dy[b, 3 * block : 3 * block + 3])
+            expected = 3 * block + np.sort(np.argsort(-part, kind="stable")[:2])
+            np.testing.assert_array_equal(np.sort(idx[b, 2 * block : 2 * block + 2]), expected)
+    unified = select(dy, 1, "unified", blocks=4)
+    sums = np.abs(dy).sum(axis=0).reshape(4, 3)
+    np.testing.assert_array_equal(unified, np.arange(4) * 3 + sums.argmax(axis=1))
+
+
+def test_random_k_draws_k_distinct_units_from_the_generator():
+    dy = np.ones((50, 20))
+    a = select(dy, 5, "random", rng=np.random.default_rng(7))
+    b = select(dy, 5, "random", rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    assert all(len(set(row)) == 5 for row in a)
+    assert len({tuple(row) for row in a}) > 40
+
+
+def test_layer_records_selection_and_updated_fraction():
+    layer = nn.Linear(6, 10, rng=0, k=2)
+    seen = []
+    layer.selection_hooks.append(seen.append)
+    g = Graph()
+    x = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    g.backward(ops.sum(ops.mul(layer(x), np.random.default_rng(1).standard_normal((3, 10)).astype(np.float32))))
+    assert layer.selected.shape == (3, 2) and seen[0] is layer.selected
+    rows = np.unique(layer.selected)
+    assert layer.updated_fraction == rows.size / 10
+    np.testing.assert_array_equal(layer.weight.touched_rows(), rows)
+    assert not layer.weight.grad[np.setdiff1d(np.arange(10), rows)].any()
+
+
+def test_bad_settings_are_clear():
+    with pytest.raises(ValueError, match="k >= 1"):
+        nn.Linear(3, 4, k=0)
+    with pytest.raises(ValueError, match="mode"):
+        nn.Linear(3, 4, k=1, mode="best")
+    with pytest.raises(ValueError, match="Generator"):
+        MePropAffine(2, "random")
+
+
+def test_eval_mode_uses_the_plain_affine():
+    layer = nn.Linear(4, 6, rng=0, k=2).eval()
+    g = Graph()
+    layer(np.ones((2, 4), dtype=np.float32))
+    assert type(g.nodes[-1].op).__name__ == "Affine"
