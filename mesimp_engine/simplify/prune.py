@@ -99,11 +99,13 @@ def trim_linear_units_(layer, consumer, keep, record=None, column_offset=0):
     layer: a Linear, weight (out, in), bias (out,) or None -> rows ``keep`` of both.
     consumer: the layer reading its output (a Linear or a weight Parameter (m, n)), or None;
     its columns [column_offset, column_offset + out) are the unit's, those not kept go.
-    keep: bool mask (out,) or int indices. record: the layer's ActivityRecord, trimmed too.
+    keep: bool mask (out,) or int indices, at least one unit (a layer never vanishes: the
+    network would be cut in two). record: the layer's ActivityRecord, trimmed too.
     Returns the kept indices (into the old units).
     """
     n = layer.weight.shape[0]
     index = as_index(keep, n)
+    _check_not_empty(index, "unit")
     weight = _consumer_weight(consumer)
     if weight is not None and weight.shape[1] < column_offset + n:
         raise ValueError(f"consumer {weight.name} has {weight.shape[1]} columns, "
@@ -125,12 +127,13 @@ def trim_lstm_cells_(lstm_or_cell, consumer, column_offset, keep, record=None):
     Cell j of an LSTM with H cells lives in rows j, H + j, 2H + j, 3H + j (gates i, f, g, o)
     of weight_ih (4H, in), weight_hh (4H, H) and bias (4H,), in column j of weight_hh, and
     in column ``column_offset + j`` of the consumer (a Linear or a weight Parameter, or
-    None). keep: bool mask (H,) or int indices. record: the cells' ActivityRecord, trimmed too.
-    Returns the kept indices (into the old cells).
+    None). keep: bool mask (H,) or int indices, at least one cell. record: the cells'
+    ActivityRecord, trimmed too. Returns the kept indices (into the old cells).
     """
     cell = getattr(lstm_or_cell, "cell", lstm_or_cell)
     H = cell.hidden_size
     index = as_index(keep, H)
+    _check_not_empty(index, "cell")
     weight = _consumer_weight(consumer)
     if weight is not None and weight.shape[1] < column_offset + H:
         raise ValueError(f"consumer {weight.name} has {weight.shape[1]} columns, "
@@ -146,6 +149,12 @@ def trim_lstm_cells_(lstm_or_cell, consumer, column_offset, keep, record=None):
     if record is not None:
         record.trim_(index)
     return index
+
+
+def _check_not_empty(index, what):
+    if index.size == 0:
+        raise ValueError(f"trimming would remove every {what} of the layer; at least one must stay "
+                         "(ActivityRecord.keep_mask keeps the most-hit one)")
 
 
 def _check_record(record, n):
