@@ -111,3 +111,39 @@ def test_width_history_records_examples_epoch_and_widths():
     assert s.width_history == [(0, 1, [500, 500]), (10, 1, [480, 310])]
     assert all(type(w) is int for w in s.width_history[1][2])
     assert not s.simplifying and s.examples_seen == 20
+
+
+def test_schedule_records_and_pruning_together():
+    """Two cycles of one epoch on a tiny MLP: the first prunes the units its (biased)
+    selections seldom hit, the second only trains; the old optimizer keeps stepping."""
+    from mesimp_engine.graph import Graph
+    from mesimp_engine.models.mlp import MLP
+    from mesimp_engine.simplify import prune_mlp_
+
+    rng = np.random.default_rng(0)
+    model = MLP(n_in=4, hidden=8, layers=2, n_out=3, rng=0, dtype=np.float64)
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    records = [ActivityRecord(w) for w in model.hidden_sizes()]
+    s = PruneSchedule(interval_examples=20, cycle_epochs=1)
+    favourite = [np.array([0, 2, 5]), np.array([1, 7])]
+    for epoch in (1, 2):
+        s.start_epoch(epoch, optimizer, records)
+        for _ in range(4):
+            x, y = rng.standard_normal((10, 4)), rng.integers(0, 3, 10)
+            optimizer.zero_grad()
+            Graph().backward(model.loss(x, y))
+            optimizer.step()
+            if s.simplifying:
+                for record, fav in zip(records, favourite):
+                    others = np.setdiff1d(np.arange(record.n_units), fav)
+                    # every example selects the favourites and one other unit (while any is left)
+                    selected = np.tile(fav, (10, 1))
+                    if others.size:
+                        selected = np.column_stack([selected, rng.choice(others, 10)])
+                    record.update(selected)
+            if s.after_step(10):
+                s.note_widths(prune_mlp_(model, records, prune_rate=0.5))
+                favourite = [np.arange(len(f)) for f in favourite]  # renumbered after the trim
+    assert [(n, e, w) for n, e, w in s.width_history] == [(20, 1, [3, 2]), (40, 1, [3, 2])]
+    assert model.hidden_sizes() == [3, 2] and s.examples_seen == 80
+    assert all(p.state["step"] == 4 for p in model.parameters())  # reset at epoch 2, 4 steps since
