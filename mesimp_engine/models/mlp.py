@@ -8,7 +8,8 @@ from mesimp_engine.nn.init import as_rng
 
 class MLP(nn.Module):
     """784 -> hidden x layers -> 10 with ReLU (and optional inverted dropout after each
-    hidden activation).  x: (B, n_in) -> logits (B, n_out).
+    hidden activation).  x: (B, n_in) -> logits (B, n_out). ``activation`` is any
+    element-wise op (the parser uses the cube).
 
     ``linear_options`` are passed to every hidden ``Linear`` (for example meProp's ``k``
     and ``mode``); ``output_options`` to the output layer (the papers sparsify MNIST's
@@ -16,8 +17,9 @@ class MLP(nn.Module):
     """
 
     def __init__(self, n_in=784, hidden=500, layers=2, n_out=10, dropout=0.0, rng=None,
-                 dropout_rng=None, linear_options=None, output_options=None, dtype=np.float32):
+                 dropout_rng=None, linear_options=None, output_options=None, dtype=np.float32, activation=ops.relu):
         super().__init__()
+        self.activation = activation
         rng = as_rng(rng)
         linear_options = linear_options or {}
         output_options = linear_options if output_options is None else output_options
@@ -31,7 +33,7 @@ class MLP(nn.Module):
     def forward(self, x):
         h = x
         for layer in self.hidden_layers:
-            h = self.dropout(ops.relu(layer(h)))
+            h = self.dropout(self.activation(layer(h)))
         return self.output(h)
 
     def loss(self, x, y):
