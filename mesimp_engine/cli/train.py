@@ -31,6 +31,12 @@ def add_parser(subparsers):
                    help="optimizer touches only rows that received gradient (Adam moments of other rows not decayed)")
     p.add_argument("--check-finite", action="store_true", help="check every op for NaN/inf (slower)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--prune-rate", type=float, default=0.1,
+                   help="meSimp: a unit survives if selected by at least this share of the examples since the last prune")
+    p.add_argument("--prune-interval", type=int, help="meSimp: examples between prune points (default: epoch / --prune-points)")
+    p.add_argument("--prune-points", type=int, default=8, help="meSimp: prune points per epoch (default 8)")
+    p.add_argument("--cycle", type=int, default=5,
+                   help="meSimp: epochs per cycle; even cycles simplify, odd ones train normally (0: no cycles)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint under --out")
     p.set_defaults(func=run)
 
@@ -38,7 +44,7 @@ def add_parser(subparsers):
 def run(args):
     from mesimp_engine.cli import UserError
     from mesimp_engine.data.errors import DataError
-    from mesimp_engine.train.build import build_run
+    from mesimp_engine.train.build import build_run, make_extension
     from mesimp_engine.train.loop import Trainer, TrainingDiverged
 
     fields = {f.name for f in dataclasses.fields(TrainSettings)}
@@ -46,9 +52,10 @@ def run(args):
     try:
         settings.resolve()
         task, model, optimizer, rngs = build_run(settings)
+        extension = make_extension(settings, task, model, optimizer)
     except (ValueError, DataError) as error:
         raise UserError(str(error)) from None
-    trainer = Trainer(task, model, optimizer, settings, rngs)
+    trainer = Trainer(task, model, optimizer, settings, rngs, extension=extension)
     if args.resume:
         try:
             trainer.resume()

@@ -39,4 +39,5 @@ class BiLSTMTagger(nn.Module):
         return ops.softmax_cross_entropy(self(words, features), tags)
 
     def hidden_sizes(self):
-        return [self.bilstm.forward_lstm.cell.hidden_size]
+        """[forward cells, backward cells] (they differ once meSimp trims them)."""
+        return [self.bilstm.forward_lstm.cell.hidden_size, self.bilstm.backward_lstm.cell.hidden_size]

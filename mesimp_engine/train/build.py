@@ -4,6 +4,7 @@ import numpy as np
 
 from mesimp_engine import optim
 from mesimp_engine.train.mnist_task import MnistTask
+from mesimp_engine.train.simplification import MeSimp
 from mesimp_engine.train.parse_task import ParseTask
 from mesimp_engine.train.pos_task import PosTask
 
@@ -14,7 +15,7 @@ def linear_options(settings, rng):
     """The ``nn.Linear`` options that select the back-propagation method."""
     if settings.method == "dense":
         return {}
-    mode = {"meprop": "per_example", "unified": "unified", "randk": "random"}[settings.method]
+    mode = {"meprop": "per_example", "mesimp": "per_example", "unified": "unified", "randk": "random"}[settings.method]
     options = {"k": settings.k, "mode": mode}
     if mode == "random":
         options["select_rng"] = rng
@@ -43,3 +44,11 @@ def build_run(settings):
     model = task.build_model(init_rng, train_rng, linear_options(settings, train_rng))
     optimizer = make_optimizer(settings, model.parameters())
     return task, model, optimizer, {"train": train_rng}
+
+
+def make_extension(settings, task, model, optimizer, log=print):
+    """The method's hooks into the training loop (meSimp's pruning), or None."""
+    if settings.method != "mesimp":
+        return None
+    return MeSimp(model, optimizer, task.n_train, settings.prune_rate, settings.prune_interval,
+                  settings.prune_points, settings.cycle or None, log)

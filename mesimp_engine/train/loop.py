@@ -48,8 +48,9 @@ class Trainer:
     """Train ``model`` on ``task`` with ``optimizer``; ``rngs`` holds every generator the
     run draws from after initialisation (checkpointed with the model)."""
 
-    def __init__(self, task, model, optimizer, settings, rngs, log=print):
+    def __init__(self, task, model, optimizer, settings, rngs, log=print, extension=None):
         self.task, self.model, self.optimizer = task, model, optimizer
+        self.extension = extension
         self.settings, self.rngs, self.log = settings, rngs, log
         self.history = []
         self.epoch, self.step_in_epoch = 1, 0
@@ -60,7 +61,8 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def save(self):
         progress = {"epoch": self.epoch, "step": self.step_in_epoch, "history": self.history,
-                    "partial": self.partial, "settings": self.settings.as_dict()}
+                    "partial": self.partial, "settings": self.settings.as_dict(),
+                    "extension": self.extension.state() if self.extension else None}
         save_checkpoint(self.checkpoint_path, self.model, self.rngs, progress)
 
     def resume(self):
@@ -75,6 +77,8 @@ class Trainer:
             raise ValueError(f"cannot resume {self.checkpoint_path}: settings differ ({', '.join(diff)})")
         self.epoch, self.step_in_epoch = progress["epoch"], progress["step"]
         self.history, self.partial = progress["history"], progress["partial"]
+        if self.extension:
+            self.extension.load_state(progress["extension"])
         self.log(f"resumed from {self.checkpoint_path} at epoch {self.epoch}, step {self.step_in_epoch}")
         return True
 
@@ -115,10 +119,17 @@ class Trainer:
         n_steps = math.ceil(len(order) / s.batch_size)
         acc = self.partial or {"loss": 0.0, "fraction": 0.0, "times": dict.fromkeys(PHASES, 0.0)}
         bar = _progress(n_steps, self.step_in_epoch, f"epoch {self.epoch}/{s.epochs}", s.progress)
+        if self.extension and self.step_in_epoch == 0:
+            self.extension.start_epoch(self.epoch)
         while self.step_in_epoch < n_steps:
             i = self.step_in_epoch
-            batch = self.task.batch(order[i * s.batch_size : (i + 1) * s.batch_size])
+            indices = order[i * s.batch_size : (i + 1) * s.batch_size]
+            batch = self.task.batch(indices)
+            if self.extension:
+                self.extension.before_step(len(indices))
             loss, fraction = self.train_step(batch, acc["times"])
+            if self.extension:
+                self.extension.after_step(len(indices))
             acc["loss"] += loss
             acc["fraction"] += fraction
             self.step_in_epoch += 1
@@ -137,6 +148,7 @@ class Trainer:
             "epoch": self.epoch, "steps": n_steps, "train_loss": acc["loss"] / n_steps,
             "dev": dev, "test": test, "dev_scores": dev_scores, "test_scores": test_scores,
             "updated_fraction": acc["fraction"] / n_steps, "time": acc["times"],
+            "hidden_sizes": self.model.hidden_sizes(),
         }
         self.history.append(record)
         t = acc["times"]
@@ -145,7 +157,7 @@ class Trainer:
             f"test {_scores(test_scores)}  "
             f"| build {t['build']:.2f}s forward {t['forward']:.2f}s backward {t['backward']:.2f}s "
             f"(linear {t['linear_backward']:.2f}s) update {t['update']:.2f}s  "
-            f"| updated {100 * record['updated_fraction']:.1f}% of weights"
+            f"| updated {100 * record['updated_fraction']:.1f}% of weights | hidden {self.model.hidden_sizes()}"
         )
         self.epoch += 1
         self.step_in_epoch = 0
@@ -159,7 +171,10 @@ class Trainer:
         return self.results()
 
     def results(self):
-        return results_document(self.settings, self.history, self.model, {"metric": self.task.metric})
+        extra = {"metric": self.task.metric}
+        if self.extension:
+            extra.update(self.extension.results())
+        return results_document(self.settings, self.history, self.model, extra)
 
 
 def _scores(scores):

@@ -10,7 +10,7 @@ Adam 0.001, AdaGrad 0.01 (POS, parsing) or 0.1 (MNIST), SGD 0.1.
 from dataclasses import asdict, dataclass, field
 
 TASKS = ("mnist", "pos", "parse")
-METHODS = ("dense", "meprop", "unified", "randk")
+METHODS = ("dense", "meprop", "unified", "randk", "mesimp")
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 
 TASK_DEFAULTS = {
@@ -43,6 +43,10 @@ class TrainSettings:
     sparse_output: bool = True
     sparse_update: bool = False
     check_finite: bool = False
+    prune_rate: float = 0.1
+    prune_interval: int = None
+    prune_points: int = 8
+    cycle: int = 5
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -60,6 +64,11 @@ class TrainSettings:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.k is not None and not 1 <= self.k <= self.hidden:
             raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
+        if not 0 <= self.prune_rate < 1:
+            raise ValueError(f"--prune-rate must be in [0, 1), got {self.prune_rate}")
+        if self.method == "mesimp" and self.task == "pos":
+            raise ValueError("--method mesimp is built for the MLP tasks (mnist, parse); the LSTM tagger's "
+                             "cell pruning is not wired into training yet")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         return self

@@ -22,7 +22,7 @@ def _train(data_dir, out, *flags):
 def test_pos_smoke(prepared_ewt, tmp_path):
     r = _train(prepared_ewt, tmp_path, "--task", "pos", "--epochs", "1", "--hidden", "32",
                "--limit-train", "200", "--limit-eval", "100")
-    assert r["metric"] == "accuracy" and r["hidden_sizes"] == [32]
+    assert r["metric"] == "accuracy" and r["hidden_sizes"] == [32, 32]
     assert r["dev"] > 30  # a fifth of the tags are NN or punctuation: a trained tagger finds them
     assert r["epochs"][0]["updated_fraction"] < 0.5  # embedding rows are touched sparsely
 

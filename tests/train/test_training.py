@@ -110,3 +110,32 @@ def test_missing_data_is_one_line(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "prepare_mnist.py" in proc.stderr.strip().splitlines()[-1]
+
+
+MESIMP = ["--method", "mesimp", "--k", "16", "--hidden", "64", "--batch-size", "20", "--cycle", "1",
+          "--prune-points", "4", "--limit-train", "800", "--limit-eval", "300", "--no-progress"]
+
+
+def test_mesimp_shrinks_layers_and_logs_widths(prepared_data, tmp_path):
+    _train(prepared_data, tmp_path, "--epochs", "2", *MESIMP)
+    r = json.loads((tmp_path / "results.json").read_text())
+    history = r["width_history"]
+    assert len(history) == 4  # 4 prune points in epoch 1 (cycle 0); epoch 2 (cycle 1) trains normally
+    assert all(h["epoch"] == 1 for h in history)
+    assert r["hidden_sizes"] == history[-1]["widths"]
+    assert all(w < 64 for w in r["hidden_sizes"])
+    assert r["parameters"] < 784 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
+    assert r["epochs"][1]["hidden_sizes"] == r["hidden_sizes"]
+
+
+def test_mesimp_resumed_run_prunes_identically(prepared_data, tmp_path):
+    flags = ["--epochs", "2", "--checkpoint-every", "13", *MESIMP]
+    _train(prepared_data, tmp_path / "full", *flags)
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    out = tmp_path / "cut"
+    # The same run stopped after epoch 1 (a checkpoint at a cycle boundary), then resumed to epoch 2.
+    _train(prepared_data, out, *[f if f != "2" else "1" for f in flags])
+    _train(prepared_data, out, *flags, "--resume")
+    resumed = json.loads((out / "results.json").read_text())
+    assert _scores(full) == _scores(resumed)
+    assert full["width_history"] == resumed["width_history"]

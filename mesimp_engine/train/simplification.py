@@ -1,0 +1,81 @@
+"""meSimp in the training loop: count which hidden units meProp selects, prune the
+seldom-selected ones at the schedule's prune points, re-initialise the optimizer at every
+cycle start, and log the widths.
+
+The trainer calls ``start_epoch`` before the first step of each epoch and ``after_step``
+after each optimizer step; pruning happens there, after the update, so the trimmed model
+and its optimizer state are what the next step starts from. The records, the schedule and
+the width history are part of the checkpoint (``state`` / ``load_state``), so a resumed
+run prunes at the same points as an uninterrupted one.
+"""
+
+import numpy as np
+
+from mesimp_engine.simplify.activity import ActivityRecord
+from mesimp_engine.simplify.prune import prune_mlp_
+from mesimp_engine.simplify.schedule import PruneSchedule
+
+
+class MeSimp:
+    """Simplification of the hidden layers of an MLP or the parser's MLP.
+
+    prune_rate: a unit survives a prune point if it was in the top-k of at least
+    floor(prune_rate * examples seen) examples since the last one. interval: examples
+    between prune points (default: ``prune_points`` per epoch). cycle: epochs per cycle
+    (None: every epoch simplifies and the optimizer is never reset).
+    """
+
+    def __init__(self, model, optimizer, n_train, prune_rate=0.1, interval=None, prune_points=8, cycle=5,
+                 log=print):
+        if not hasattr(model, "hidden_layers"):
+            raise ValueError(f"meSimp needs a model with hidden linear layers; {type(model).__name__} has none")
+        if any(layer.k is None for layer in model.hidden_layers):
+            raise ValueError("meSimp needs meProp (k) on every hidden layer: it counts the top-k selections")
+        self.model, self.optimizer, self.prune_rate, self.log = model, optimizer, prune_rate, log
+        interval = interval or max(1, n_train // prune_points)
+        self.schedule = PruneSchedule(interval, cycle)
+        self.records = [ActivityRecord(layer.out_features) for layer in model.hidden_layers]
+        for layer, record in zip(model.hidden_layers, self.records):
+            layer.selection_hooks.append(self._counter(record))
+        self.batch_size = None
+
+    def _counter(self, record):
+        def count(selected):
+            if self.schedule.simplifying:
+                record.update(selected, batch_size=self.batch_size)
+
+        return count
+
+    def start_epoch(self, epoch):
+        if self.schedule.start_epoch(epoch, self.optimizer, self.records):
+            self.log(f"epoch {epoch}: cycle {self.schedule.cycle(epoch)} starts "
+                     f"({'simplifying' if self.schedule.simplifying else 'training normally'}); optimizer re-initialised")
+
+    def before_step(self, batch_size):
+        self.batch_size = batch_size
+
+    def after_step(self, n_examples):
+        if self.schedule.after_step(n_examples):
+            widths = prune_mlp_(self.model, self.records, self.prune_rate)
+            self.schedule.note_widths(widths)
+
+    # ------------------------------------------------------------------ checkpoint
+    def state(self):
+        s = self.schedule
+        return {
+            "records": [{"hits": r.hits.tolist(), "seen": r.seen} for r in self.records],
+            "schedule": {"epoch": s.epoch, "examples_seen": s.examples_seen, "cycle_examples": s.cycle_examples,
+                         "prune_points": s.prune_points, "width_history": s.width_history},
+        }
+
+    def load_state(self, state):
+        for record, saved in zip(self.records, state["records"]):
+            record.hits = np.asarray(saved["hits"], dtype=np.int64)
+            record.seen = saved["seen"]
+        for key, value in state["schedule"].items():
+            setattr(self.schedule, key, value)
+
+    def results(self):
+        return {"width_history": [
+            {"examples": n, "epoch": epoch, "widths": widths} for n, epoch, widths in self.schedule.width_history
+        ]}
