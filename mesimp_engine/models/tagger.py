@@ -13,10 +13,12 @@ class BiLSTMTagger(nn.Module):
     Input per token: a ``word_dim`` word embedding and one ``feature_dim`` embedding per
     discrete feature (50 + 7 x 20 = 190 as in the papers); then a BiLSTM with ``hidden``
     cells per direction and a linear layer from the 2 x hidden states to the tags.
+    ``lstm_options`` (meProp's ``k``, ``mode``) apply to the LSTM's gates; the output layer
+    stays dense, as in the papers' tagger.
     """
 
     def __init__(self, n_words, n_feature_values, n_tags, word_dim=50, feature_dim=20, hidden=500,
-                 dropout=0.0, rng=None, dropout_rng=None, dtype=np.float32):
+                 dropout=0.0, rng=None, dropout_rng=None, dtype=np.float32, lstm_options=None):
         super().__init__()
         rng = as_rng(rng)
         self.word_embedding = nn.Embedding(n_words, word_dim, rng=rng, scale=0.1, dtype=dtype)
@@ -24,7 +26,7 @@ class BiLSTMTagger(nn.Module):
             *[nn.Embedding(n, feature_dim, rng=rng, scale=0.1, dtype=dtype) for n in n_feature_values]
         )
         n_in = word_dim + feature_dim * len(n_feature_values)
-        self.bilstm = nn.BiLSTM(n_in, hidden, rng=rng, dtype=dtype)
+        self.bilstm = nn.BiLSTM(n_in, hidden, rng=rng, dtype=dtype, **(lstm_options or {}))
         self.output = nn.Linear(2 * hidden, n_tags, rng=rng, dtype=dtype)
         self.dropout = nn.Dropout(dropout, rng=dropout_rng if dropout_rng is not None else rng)
 

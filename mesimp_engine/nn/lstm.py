@@ -5,6 +5,11 @@ Gates in PyTorch's order (i, f, g, o), so the weights can be compared with
 i = sigmoid, f = sigmoid, g = tanh (the candidate), o = sigmoid;
 c' = f * c + i * g;  h' = o * tanh(c').  One bias vector (PyTorch has two that add up);
 the forget-gate block of the bias starts at 1.
+
+meProp (``k``): both products (the input projection and the recurrent one) back-propagate
+only the top-k of each gate's pre-activation gradient, per time step (``blocks=4``: k per
+gate, 4k per step), as the papers do for their LSTM. The input projection's selections
+(one row per time step) go to ``selection_hooks``: meSimp counts a token as an example.
 """
 
 import numpy as np
@@ -13,15 +18,19 @@ from mesimp_engine import ops
 from mesimp_engine.nn.init import as_rng, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
+from mesimp_engine.sparsity.linear import meprop_affine
 
 
 class LSTMCell(Module):
     """One step.  x: (1, input_size) (or its precomputed projection, see ``step``),
     h, c: (1, hidden_size) -> (h', c').  W_ih: (4h, in), W_hh: (4h, h), b: (4h,)."""
 
-    def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32):
+    def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32, k=None, mode="per_example",
+                 select_rng=None):
         super().__init__()
         rng = as_rng(rng)
+        self.k, self.mode, self.select_rng = k, mode, select_rng
+        self.selection_hooks = []
         bound = 1.0 / np.sqrt(hidden_size)
         self.weight_ih = Parameter(uniform(rng, (4 * hidden_size, input_size), bound, dtype), "weight_ih")
         self.weight_hh = Parameter(uniform(rng, (4 * hidden_size, hidden_size), bound, dtype), "weight_hh")
@@ -37,14 +46,23 @@ class LSTMCell(Module):
     def hidden_size(self):
         return self.weight_hh.shape[1]
 
+    def _affine(self, x, W, b, on_select=None):
+        k = self.k if self.training else None
+        return meprop_affine(x, W, b, k, self.mode, self.select_rng, blocks=4, on_select=on_select,
+                             name=W.name)
+
+    def _record(self, selected, rows):
+        for hook in self.selection_hooks:
+            hook(selected)
+
     def project_inputs(self, xs):
         """x W_ih^T + b for every time step at once: (T, in) -> (T, 4h)."""
-        return ops.affine(xs, self.weight_ih, self.bias, name=self.weight_ih.name)
+        return self._affine(xs, self.weight_ih, self.bias, self._record)
 
     def step(self, projected, h, c):
         """One step from the projected input (1, 4h) and the state (h, c) (None at t = 0)."""
         H = self.hidden_size
-        pre = projected if h is None else ops.add(projected, ops.affine(h, self.weight_hh, name=self.weight_hh.name))
+        pre = projected if h is None else ops.add(projected, self._affine(h, self.weight_hh, None))
         i = ops.sigmoid(ops.slice_cols(pre, 0, H))
         f = ops.sigmoid(ops.slice_cols(pre, H, 2 * H))
         g = ops.tanh(ops.slice_cols(pre, 2 * H, 3 * H))
@@ -62,9 +80,9 @@ class LSTM(Module):
     (the hidden state at every step, in the order of the input). ``reverse=True`` reads
     the sentence from its end. The initial state is zero."""
 
-    def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32):
+    def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32, **meprop):
         super().__init__()
-        self.cell = LSTMCell(input_size, hidden_size, rng, dtype)
+        self.cell = LSTMCell(input_size, hidden_size, rng, dtype, **meprop)
 
     def forward(self, xs, reverse=False):
         projected = self.cell.project_inputs(xs)
@@ -82,11 +100,11 @@ class BiLSTM(Module):
     """A bidirectional LSTM: xs (T, in) -> (T, 2 * hidden_size), forward states then
     backward states in each row."""
 
-    def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32):
+    def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32, **meprop):
         super().__init__()
         rng = as_rng(rng)
-        self.forward_lstm = LSTM(input_size, hidden_size, rng, dtype)
-        self.backward_lstm = LSTM(input_size, hidden_size, rng, dtype)
+        self.forward_lstm = LSTM(input_size, hidden_size, rng, dtype, **meprop)
+        self.backward_lstm = LSTM(input_size, hidden_size, rng, dtype, **meprop)
 
     def forward(self, xs):
         return ops.concat([self.forward_lstm(xs), self.backward_lstm(xs, reverse=True)], axis=1)

@@ -35,7 +35,7 @@ class PosTask:
         s, d = self.settings, self.data
         self.rng = train_rng
         return BiLSTMTagger(d["n_words"], d["n_feature_values"], d["n_tags"], hidden=s.hidden,
-                            dropout=s.dropout, rng=rng, dropout_rng=train_rng)
+                            dropout=s.dropout, rng=rng, dropout_rng=train_rng, lstm_options=linear_options)
 
     def batch(self, indices):
         words, features, tags = self.train[int(indices[0])]

@@ -125,3 +125,28 @@ def test_eval_mode_uses_the_plain_affine():
     g = Graph()
     layer(np.ones((2, 4), dtype=np.float32))
     assert type(g.nodes[-1].op).__name__ == "Affine"
+
+
+def test_lstm_with_k_at_gate_size_matches_dense_lstm():
+    xs = np.random.default_rng(5).standard_normal((4, 3))
+    grads = []
+    for k in (None, 6):
+        lstm = nn.LSTM(3, 6, rng=0, dtype=np.float64, k=k)
+        g = Graph()
+        g.backward(ops.sum(ops.mul(lstm(xs), np.random.default_rng(6).standard_normal((4, 6)))))
+        grads.append([p.grad.copy() for p in lstm.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_lstm_meprop_selects_k_per_gate_and_reports_it():
+    lstm = nn.LSTM(3, 6, rng=0, dtype=np.float64, k=2)
+    seen = []
+    lstm.cell.selection_hooks.append(seen.append)
+    g = Graph()
+    g.backward(ops.sum(ops.mul(lstm(np.ones((5, 3))), np.random.default_rng(1).standard_normal((5, 6)))))
+    assert seen[0].shape == (5, 8)  # a row per time step, 2 units in each of the 4 gates
+    gates = seen[0] // 6
+    np.testing.assert_array_equal(gates, np.repeat([[0, 0, 1, 1, 2, 2, 3, 3]], 5, axis=0))
+    touched = lstm.cell.weight_hh.touched_rows()
+    assert touched.size < 24 and lstm.cell.weight_ih.touched_rows().size < 24
