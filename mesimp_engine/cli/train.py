@@ -37,6 +37,10 @@ def add_parser(subparsers):
     p.add_argument("--prune-points", type=int, default=8, help="meSimp: prune points per epoch (default 8)")
     p.add_argument("--cycle", type=int, default=5,
                    help="meSimp: epochs per cycle; even cycles simplify, odd ones train normally (0: no cycles)")
+    p.add_argument("--meact-threshold", type=float, default=1.0,
+                   help="meAct: a unit is inactive for an example when its accumulated |gradient| is below this "
+                        "times the layer's mean (default 1)")
+    p.add_argument("--meact-start", type=int, default=2, help="meAct: first epoch that uses the active paths")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint under --out")
     p.set_defaults(func=run)
 

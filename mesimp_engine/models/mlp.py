@@ -9,7 +9,9 @@ from mesimp_engine.nn.init import as_rng
 class MLP(nn.Module):
     """784 -> hidden x layers -> 10 with ReLU (and optional inverted dropout after each
     hidden activation).  x: (B, n_in) -> logits (B, n_out). ``activation`` is any
-    element-wise op (the parser uses the cube).
+    element-wise op (the parser uses the cube). ``activation_hooks`` (one callable per
+    hidden layer, node -> node, training only) let a method rewrite the hidden outputs:
+    meAct replaces inactive units by their cached values there.
 
     ``linear_options`` are passed to every hidden ``Linear`` (for example meProp's ``k``
     and ``mode``); ``output_options`` to the output layer (the papers sparsify MNIST's
@@ -29,11 +31,15 @@ class MLP(nn.Module):
         )
         self.output = nn.Linear(widths[-1], n_out, rng=rng, dtype=dtype, **output_options)
         self.dropout = nn.Dropout(dropout, rng=dropout_rng if dropout_rng is not None else rng)
+        self.activation_hooks = None
 
     def forward(self, x):
         h = x
-        for layer in self.hidden_layers:
-            h = self.dropout(self.activation(layer(h)))
+        for i, layer in enumerate(self.hidden_layers):
+            h = self.activation(layer(h))
+            if self.activation_hooks is not None and self.training:
+                h = self.activation_hooks[i](h)
+            h = self.dropout(h)
         return self.output(h)
 
     def loss(self, x, y):

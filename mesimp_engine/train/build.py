@@ -3,6 +3,7 @@
 import numpy as np
 
 from mesimp_engine import optim
+from mesimp_engine.train.meact import MeAct
 from mesimp_engine.train.mnist_task import MnistTask
 from mesimp_engine.train.simplification import MeSimp
 from mesimp_engine.train.parse_task import ParseTask
@@ -13,7 +14,7 @@ TASK_CLASSES = {"mnist": MnistTask, "pos": PosTask, "parse": ParseTask}
 
 def linear_options(settings, rng):
     """The ``nn.Linear`` options that select the back-propagation method."""
-    if settings.method == "dense":
+    if settings.method in ("dense", "meact"):
         return {}
     mode = {"meprop": "per_example", "mesimp": "per_example", "unified": "unified", "randk": "random"}[settings.method]
     options = {"k": settings.k, "mode": mode}
@@ -47,7 +48,9 @@ def build_run(settings):
 
 
 def make_extension(settings, task, model, optimizer, log=print):
-    """The method's hooks into the training loop (meSimp's pruning), or None."""
+    """The method's hooks into the training loop (meSimp's pruning, meAct's paths), or None."""
+    if settings.method == "meact":
+        return MeAct(model, task.n_train, settings.meact_threshold, settings.meact_start, log)
     if settings.method != "mesimp":
         return None
     return MeSimp(model, optimizer, task.n_train, settings.prune_rate, settings.prune_interval,

@@ -9,10 +9,12 @@ import numpy as np
 from mesimp_engine.atomic_file import atomic_write
 
 
-def save_checkpoint(path, model, rngs, progress):
+def save_checkpoint(path, model, rngs, progress, extra_arrays=None):
     """Write every parameter's value and optimizer state, the generators' states (name ->
-    ``numpy.random.Generator``) and ``progress`` (a JSON-able dict) to ``path``."""
-    arrays, steps = {}, {}
+    ``numpy.random.Generator``), ``progress`` (a JSON-able dict) and ``extra_arrays`` (name
+    -> array, a method's own state) to ``path``."""
+    arrays = {f"extra/{k}": v for k, v in (extra_arrays or {}).items()}
+    steps = {}
     for name, p in model.named_parameters():
         arrays[f"value/{name}"] = p.value
         for key, v in p.state.items():
@@ -31,7 +33,7 @@ def save_checkpoint(path, model, rngs, progress):
 
 def load_checkpoint(path, model, rngs):
     """Restore what ``save_checkpoint`` wrote into ``model`` (values and optimizer state; the
-    parameter handles stay the same objects) and ``rngs``; return the progress dict."""
+    parameter handles stay the same objects) and ``rngs``; return (progress, extra_arrays)."""
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         for name, p in model.named_parameters():
@@ -43,6 +45,7 @@ def load_checkpoint(path, model, rngs):
                     p.state[key[len(prefix):]] = data[key].copy()
             if name in meta["steps"]:
                 p.state["step"] = meta["steps"][name]
+        extra = {k[len("extra/"):]: data[k].copy() for k in data.files if k.startswith("extra/")}
     for k, state in meta["rngs"].items():
         rngs[k].bit_generator.state = state
-    return meta["progress"]
+    return meta["progress"], extra

@@ -63,13 +63,14 @@ class Trainer:
         progress = {"epoch": self.epoch, "step": self.step_in_epoch, "history": self.history,
                     "partial": self.partial, "settings": self.settings.as_dict(),
                     "extension": self.extension.state() if self.extension else None}
-        save_checkpoint(self.checkpoint_path, self.model, self.rngs, progress)
+        arrays = self.extension.state_arrays() if self.extension else None
+        save_checkpoint(self.checkpoint_path, self.model, self.rngs, progress, arrays)
 
     def resume(self):
         """Continue from the checkpoint under ``--out`` if there is one; True if resumed."""
         if not os.path.exists(self.checkpoint_path):
             return False
-        progress = load_checkpoint(self.checkpoint_path, self.model, self.rngs)
+        progress, arrays = load_checkpoint(self.checkpoint_path, self.model, self.rngs)
         saved = {k: v for k, v in progress["settings"].items() if k not in ("epochs", "progress", "out")}
         now = {k: v for k, v in self.settings.as_dict().items() if k not in ("epochs", "progress", "out")}
         if saved != now:
@@ -78,7 +79,7 @@ class Trainer:
         self.epoch, self.step_in_epoch = progress["epoch"], progress["step"]
         self.history, self.partial = progress["history"], progress["partial"]
         if self.extension:
-            self.extension.load_state(progress["extension"])
+            self.extension.load_state(progress["extension"], arrays)
         self.log(f"resumed from {self.checkpoint_path} at epoch {self.epoch}, step {self.step_in_epoch}")
         return True
 
@@ -126,7 +127,7 @@ class Trainer:
             indices = order[i * s.batch_size : (i + 1) * s.batch_size]
             batch = self.task.batch(indices)
             if self.extension:
-                self.extension.before_step(len(indices))
+                self.extension.before_step(indices)
             loss, fraction = self.train_step(batch, acc["times"])
             if self.extension:
                 self.extension.after_step(len(indices))
@@ -150,6 +151,8 @@ class Trainer:
             "updated_fraction": acc["fraction"] / n_steps, "time": acc["times"],
             "hidden_sizes": self.model.hidden_sizes(),
         }
+        if self.extension:
+            record.update(self.extension.end_epoch(self.epoch))
         self.history.append(record)
         t = acc["times"]
         self.log(

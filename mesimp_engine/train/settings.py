@@ -10,7 +10,7 @@ Adam 0.001, AdaGrad 0.01 (POS, parsing) or 0.1 (MNIST), SGD 0.1.
 from dataclasses import asdict, dataclass, field
 
 TASKS = ("mnist", "pos", "parse")
-METHODS = ("dense", "meprop", "unified", "randk", "mesimp")
+METHODS = ("dense", "meprop", "unified", "randk", "mesimp", "meact")
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 
 TASK_DEFAULTS = {
@@ -47,6 +47,8 @@ class TrainSettings:
     prune_interval: int = None
     prune_points: int = 8
     cycle: int = 5
+    meact_threshold: float = 1.0
+    meact_start: int = 2
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -57,7 +59,7 @@ class TrainSettings:
                 setattr(self, name, value)
         if self.lr is None:
             self.lr = LEARNING_RATES[self.optimizer].get(self.task, DEFAULT_LR[self.optimizer])
-        if self.method == "dense":
+        if self.method in ("dense", "meact"):
             self.k = None
         for name in ("epochs", "batch_size", "hidden", "layers"):
             if getattr(self, name) < 1:
@@ -66,6 +68,8 @@ class TrainSettings:
             raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
         if not 0 <= self.prune_rate < 1:
             raise ValueError(f"--prune-rate must be in [0, 1), got {self.prune_rate}")
+        if self.method == "meact" and self.task != "mnist":
+            raise ValueError("--method meact is built for the MNIST MLP (the task the paper reports it on)")
         if self.method == "mesimp" and self.task == "pos":
             raise ValueError("--method mesimp is built for the MLP tasks (mnist, parse); the LSTM tagger's "
                              "cell pruning is not wired into training yet")

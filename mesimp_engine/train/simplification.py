@@ -51,13 +51,16 @@ class MeSimp:
             self.log(f"epoch {epoch}: cycle {self.schedule.cycle(epoch)} starts "
                      f"({'simplifying' if self.schedule.simplifying else 'training normally'}); optimizer re-initialised")
 
-    def before_step(self, batch_size):
-        self.batch_size = batch_size
+    def before_step(self, indices):
+        self.batch_size = len(indices)
 
     def after_step(self, n_examples):
         if self.schedule.after_step(n_examples):
             widths = prune_mlp_(self.model, self.records, self.prune_rate)
             self.schedule.note_widths(widths)
+
+    def end_epoch(self, epoch):
+        return {}
 
     # ------------------------------------------------------------------ checkpoint
     def state(self):
@@ -68,7 +71,10 @@ class MeSimp:
                          "prune_points": s.prune_points, "width_history": s.width_history},
         }
 
-    def load_state(self, state):
+    def state_arrays(self):
+        return {}
+
+    def load_state(self, state, arrays):
         for record, saved in zip(self.records, state["records"]):
             record.hits = np.asarray(saved["hits"], dtype=np.int64)
             record.seen = saved["seen"]

@@ -15,6 +15,7 @@ from mesimp_engine.ops.linalg import Affine, MatMul
 from mesimp_engine.ops.loss import SoftmaxCrossEntropy
 from mesimp_engine.ops.reduce import Mean, Sum
 from mesimp_engine.ops.shape import Concat, Narrow
+from mesimp_engine.sparsity.active_path import ActivePath, active_path
 
 
 @dataclass
@@ -45,6 +46,8 @@ VALID = np.array(
 )
 IDS = np.array([3, 1, 3, 0, 5])
 IDS2 = np.array([[0, 2], [2, 2], [4, 1]])
+ACTIVE = np.array([[1, 0, 1, 1], [0, 0, 1, 0], [1, 1, 1, 1]], dtype=bool)
+CACHED = np.arange(12.0).reshape(3, 4) / 7
 
 
 def _masked_ce(torch, z):
@@ -111,6 +114,9 @@ SPECS = [
            lambda r: [r.standard_normal((3, 6))], lambda t, x: x[:, 2:5]),
     OpSpec("dropout", _dropout_op, lambda x: ops.dropout(x, 0.3, np.random.default_rng(7)),
            lambda r: [r.standard_normal((4, 5))], None),
+    OpSpec("active_path", lambda: ActivePath(ACTIVE, CACHED), lambda h: active_path(h, ACTIVE, CACHED),
+           lambda r: [r.standard_normal((3, 4))],
+           lambda t, h: t.where(t.as_tensor(ACTIVE), h, t.as_tensor(CACHED))),
     OpSpec("sum", Sum, lambda x: ops.sum(x), lambda r: [r.standard_normal((3, 4))], lambda t, x: x.sum()),
     OpSpec("sum_axis", lambda: Sum(0), lambda x: ops.sum(x, axis=0),
            lambda r: [r.standard_normal((3, 4))], lambda t, x: x.sum(0)),

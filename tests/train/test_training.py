@@ -85,9 +85,13 @@ def test_divergence_names_epoch_step_and_layer(prepared_data, tmp_path):
     message = proc.stderr.strip().splitlines()[-1]
     assert "training stopped: loss is" in message and "epoch 1, step" in message and "layer" in message
     assert "Traceback" not in proc.stderr
-    from mesimp_engine.train.checkpoint import load_checkpoint  # the last good checkpoint loads
-    with np.load(tmp_path / "checkpoint.npz") as data:
-        assert all(np.isfinite(data[k]).all() for k in data.files if k.startswith("value/"))
+    from mesimp_engine.models.mlp import MLP
+    from mesimp_engine.train.checkpoint import load_checkpoint
+
+    model = MLP(784, 64, 2, 10, rng=0)
+    progress, _ = load_checkpoint(tmp_path / "checkpoint.npz", model, {"train": np.random.default_rng(0)})
+    assert progress["epoch"] == 1 and progress["step"] >= 1
+    assert all(np.isfinite(p.value).all() for p in model.parameters())
 
 
 def test_resume_refuses_other_settings(prepared_data, tmp_path):
@@ -139,3 +143,17 @@ def test_mesimp_resumed_run_prunes_identically(prepared_data, tmp_path):
     resumed = json.loads((out / "results.json").read_text())
     assert _scores(full) == _scores(resumed)
     assert full["width_history"] == resumed["width_history"]
+
+
+def test_meact_reports_active_share_and_resumes_identically(prepared_data, tmp_path):
+    flags = ["--method", "meact", "--epochs", "2", "--meact-start", "2", *SMALL]
+    _train(prepared_data, tmp_path / "full", *flags)
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    assert full["meact"]["epochs"][0] == {"epoch": 1, "active_share": 1.0, "applied": False}
+    assert 0 < full["meact"]["active_share"] < 1
+    out = tmp_path / "cut"
+    _train(prepared_data, out, *[f if f != "2" else "1" for f in flags[:4]], *flags[4:])
+    _train(prepared_data, out, *flags, "--resume")
+    resumed = json.loads((out / "results.json").read_text())
+    assert _scores(full) == _scores(resumed)
+    assert full["meact"] == resumed["meact"]
