@@ -70,9 +70,6 @@ class TrainSettings:
             raise ValueError(f"--prune-rate must be in [0, 1), got {self.prune_rate}")
         if self.method == "meact" and self.task != "mnist":
             raise ValueError("--method meact is built for the MNIST MLP (the task the paper reports it on)")
-        if self.method == "mesimp" and self.task == "pos":
-            raise ValueError("--method mesimp is built for the MLP tasks (mnist, parse); the LSTM tagger's "
-                             "cell pruning is not wired into training yet")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         return self

@@ -12,12 +12,34 @@ run prunes at the same points as an uninterrupted one.
 import numpy as np
 
 from mesimp_engine.simplify.activity import ActivityRecord
-from mesimp_engine.simplify.prune import prune_mlp_
+from mesimp_engine.simplify.prune import prune_mlp_, prune_tagger_
 from mesimp_engine.simplify.schedule import PruneSchedule
 
 
+def prunable_units(model):
+    """The layers meSimp prunes, how to count their selections and how to prune them:
+    (layers, widths, count(record, selected, batch_size), prune(model, records, rate))."""
+    if hasattr(model, "hidden_layers"):
+        layers = list(model.hidden_layers)
+        return layers, [layer.out_features for layer in layers], _count_units, prune_mlp_
+    if hasattr(model, "bilstm"):
+        cells = [model.bilstm.forward_lstm.cell, model.bilstm.backward_lstm.cell]
+        return cells, [cell.hidden_size for cell in cells], _count_cells, prune_tagger_
+    raise ValueError(f"meSimp does not know which units of a {type(model).__name__} to prune")
+
+
+def _count_units(record, selected, batch_size):
+    record.update(selected, batch_size=batch_size)
+
+
+def _count_cells(record, selected, batch_size):
+    # one row per time step: a token is an example; its 4 gates' selections merge per cell
+    record.update_gates(selected, batch_size=batch_size)
+
+
 class MeSimp:
-    """Simplification of the hidden layers of an MLP or the parser's MLP.
+    """Simplification of the hidden layers of an MLP or the parser's MLP, or of the cells
+    of the tagger's two LSTMs (a cell is the unit; its four gates' top-k merge per token).
 
     prune_rate: a unit survives a prune point if it was in the top-k of at least
     floor(prune_rate * examples seen) examples since the last one. interval: examples
@@ -27,22 +49,22 @@ class MeSimp:
 
     def __init__(self, model, optimizer, n_train, prune_rate=0.1, interval=None, prune_points=8, cycle=5,
                  log=print):
-        if not hasattr(model, "hidden_layers"):
-            raise ValueError(f"meSimp needs a model with hidden linear layers; {type(model).__name__} has none")
-        if any(layer.k is None for layer in model.hidden_layers):
-            raise ValueError("meSimp needs meProp (k) on every hidden layer: it counts the top-k selections")
+        layers, widths, self._count, self._prune = prunable_units(model)
+        if any(layer.k is None for layer in layers):
+            raise ValueError("meSimp needs meProp (k) on every prunable layer: it counts the top-k selections")
         self.model, self.optimizer, self.prune_rate, self.log = model, optimizer, prune_rate, log
         interval = interval or max(1, n_train // prune_points)
         self.schedule = PruneSchedule(interval, cycle)
-        self.records = [ActivityRecord(layer.out_features) for layer in model.hidden_layers]
-        for layer, record in zip(model.hidden_layers, self.records):
+        self.records = [ActivityRecord(width) for width in widths]
+        for layer, record in zip(layers, self.records):
             layer.selection_hooks.append(self._counter(record))
         self.batch_size = None
 
     def _counter(self, record):
         def count(selected):
             if self.schedule.simplifying:
-                record.update(selected, batch_size=self.batch_size)
+                # a (k,) selection is shared by the mini-batch (unified); (rows, k) counts a row each
+                self._count(record, selected, self.batch_size if selected.ndim == 1 else None)
 
         return count
 
@@ -56,7 +78,7 @@ class MeSimp:
 
     def after_step(self, n_examples):
         if self.schedule.after_step(n_examples):
-            widths = prune_mlp_(self.model, self.records, self.prune_rate)
+            widths = self._prune(self.model, self.records, self.prune_rate)
             self.schedule.note_widths(widths)
 
     def end_epoch(self, epoch):

@@ -50,3 +50,12 @@ def test_greedy_parse_builds_trees(prepared_ewt):
         assert heads.shape == s["heads"].shape
         assert (heads >= 0).all() and (labels >= 0).all()
         check_tree(heads)  # raises unless one root and no cycle
+
+
+def test_pos_mesimp_prunes_lstm_cells(prepared_ewt, tmp_path):
+    r = _train(prepared_ewt, tmp_path, "--task", "pos", "--method", "mesimp", "--k", "3", "--epochs", "1",
+               "--hidden", "24", "--limit-train", "60", "--limit-eval", "30", "--prune-points", "2",
+               "--prune-rate", "0.3")
+    assert len(r["width_history"]) == 2
+    assert r["hidden_sizes"] == r["width_history"][-1]["widths"]
+    assert all(w < 24 for w in r["hidden_sizes"])
