@@ -1,5 +1,6 @@
 """``mesimp-engine train``: train one of the papers' models and report what they report."""
 
+import argparse
 import dataclasses
 
 from mesimp_engine.train.settings import METHODS, OPTIMIZERS, TASKS, TrainSettings
@@ -18,6 +19,8 @@ def add_parser(subparsers):
     p.add_argument("--batch-size", type=int)
     p.add_argument("--hidden", type=int, help="hidden units per layer (default 500)")
     p.add_argument("--layers", type=int, help="hidden layers (MNIST default 2)")
+    p.add_argument("--widths", type=_widths, help="one width per hidden layer, e.g. 154,160 (MLP tasks; "
+                                                   "overrides --hidden and --layers)")
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="runs/last", help="folder for results.json and checkpoint.npz")
@@ -43,6 +46,13 @@ def add_parser(subparsers):
     p.add_argument("--meact-start", type=int, default=2, help="meAct: first epoch that uses the active paths")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint under --out")
     p.set_defaults(func=run)
+
+
+def _widths(text):
+    try:
+        return [int(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def run(args):

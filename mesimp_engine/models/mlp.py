@@ -13,6 +13,8 @@ class MLP(nn.Module):
     hidden layer, node -> node, training only) let a method rewrite the hidden outputs:
     meAct replaces inactive units by their cached values there.
 
+    ``hidden`` is a width for all ``layers``, or a list of widths (one per hidden layer:
+    a model of a simplified model's sizes, trained from scratch).
     ``linear_options`` are passed to every hidden ``Linear`` (for example meProp's ``k``
     and ``mode``); ``output_options`` to the output layer (the papers sparsify MNIST's
     output layer with the same k; pass {} to keep it dense).
@@ -25,7 +27,7 @@ class MLP(nn.Module):
         rng = as_rng(rng)
         linear_options = linear_options or {}
         output_options = linear_options if output_options is None else output_options
-        widths = [n_in] + [hidden] * layers
+        widths = [n_in] + (list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * layers)
         self.hidden_layers = nn.Sequential(
             *[nn.Linear(a, b, rng=rng, dtype=dtype, **linear_options) for a, b in zip(widths, widths[1:])]
         )

@@ -31,7 +31,7 @@ class MnistTask:
 
     def build_model(self, rng, train_rng, linear_options):
         s = self.settings
-        return MLP(784, s.hidden, s.layers, 10, s.dropout, rng=rng, dropout_rng=train_rng,
+        return MLP(784, s.hidden_widths, s.layers, 10, s.dropout, rng=rng, dropout_rng=train_rng,
                    linear_options=linear_options,
                    output_options=linear_options if s.sparse_output else {})
 

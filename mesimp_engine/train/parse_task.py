@@ -52,7 +52,7 @@ class ParseTask:
 
     def build_model(self, rng, train_rng, linear_options):
         s, d = self.settings, self.data
-        return ParserMLP(d["n_words"], d["n_pos"], d["n_label_ids"], d["n_transitions"], hidden=s.hidden,
+        return ParserMLP(d["n_words"], d["n_pos"], d["n_label_ids"], d["n_transitions"], hidden=s.hidden_widths,
                          layers=s.layers, dropout=s.dropout, rng=rng, dropout_rng=train_rng,
                          linear_options=linear_options, output_options=linear_options if s.sparse_output else {})
 

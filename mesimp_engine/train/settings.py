@@ -32,6 +32,7 @@ class TrainSettings:
     epochs: int = None
     batch_size: int = None
     hidden: int = None
+    widths: list = None
     layers: int = None
     dropout: float = 0.0
     seed: int = 1
@@ -61,11 +62,22 @@ class TrainSettings:
             self.lr = LEARNING_RATES[self.optimizer].get(self.task, DEFAULT_LR[self.optimizer])
         if self.method in ("dense", "meact"):
             self.k = None
+        if self.widths:
+            if self.task == "pos":
+                raise ValueError("--widths is for the MLP tasks (mnist, parse)")
+            self.layers, self.hidden = len(self.widths), max(self.widths)
+            if min(self.widths) < 1:
+                raise ValueError(f"--widths must be positive, got {self.widths}")
         for name in ("epochs", "batch_size", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.k is not None and not 1 <= self.k <= self.hidden:
             raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
+
+    @property
+    def hidden_widths(self):
+        """The hidden layers' widths: ``widths`` when given, else ``hidden`` x ``layers``."""
+        return list(self.widths) if self.widths else [self.hidden] * self.layers
         if not 0 <= self.prune_rate < 1:
             raise ValueError(f"--prune-rate must be in [0, 1), got {self.prune_rate}")
         if self.method == "meact" and self.task != "mnist":
