@@ -25,13 +25,15 @@ sparse backward wants (gathers walk memory forwards); meProp itself only needs t
 ``TopKSelector`` owns the work buffers of every shape it has seen and reuses them, so a call
 with ``out=`` allocates no array (as the papers' engine reuses its heap). Dispatch, by shape:
 
-- rows of n >= 2 m entries with m lanes (m = 64 for k <= 21, else 3 k rounded up to 64):
+- rows of n >= 2 m entries with m lanes (``lanes_for(k)``: 128 for k <= 21, else 6 k):
   ``topk_filter`` (vectorised bound, then a few candidates), one thread for up to
   ``parallel_from`` entries in all (default ``PARALLEL_FROM``), otherwise rows split over
   the threads;
-- one long vector (n >= ``RADIX_FROM``) with k >= ``RADIX_K_FROM``: ``topk_radix`` (sampled
-  bound, parallel filter, radix select);
-- otherwise the papers' bounded min-heap, ``topk_heap``.
+- otherwise (k > n / 12) the papers' bounded min-heap, ``topk_heap``.
+
+One long vector (1 x 1,000,000, k = 10,000) also goes to ``topk_filter``: on this 2-core
+machine it beat the parallel ``topk_radix`` kernel (sampled bound, parallel filter, radix
+select), which stays in ``kernels`` and in ``bench topk`` for machines with idle cores.
 
 The selector is not thread-safe (its buffers are shared between calls); use one per thread.
 """
@@ -44,16 +46,12 @@ import numpy as np
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
 from mesimp_engine.kernels.topk_filter import topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
 from mesimp_engine.kernels.topk_heap import topk_heap_rows_parallel, topk_heap_vector
-from mesimp_engine.kernels.topk_radix import RADIX_BITS, topk_radix_vector
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
-PARALLEL_FROM = 200_000
-"""Entries (rows * n) from which rows are split over the threads."""
-
-RADIX_FROM = 65_536
-"""Length from which one vector is selected by the sampled radix kernel (if k is large)."""
-
-RADIX_K_FROM = 64
+PARALLEL_FROM = 2_000_000
+"""Entries (rows * n) from which rows are split over the threads. Below it a parallel
+region's start-up (and, on a busy machine, waiting for a second core) costs more than the
+work it shares."""
 
 MAX_PLANS = 64
 """Shapes remembered per selector; beyond it the oldest plans (and buffers) are dropped."""
@@ -62,17 +60,23 @@ _INT64 = np.dtype(np.int64)
 
 
 def lanes_for(k):
-    """Lanes of the filter kernel for a given k: 64, or 3 k rounded up to a multiple of 64."""
-    return 64 if 3 * k <= 64 else -(-3 * k // 64) * 64
+    """Lanes of the filter kernel for a given k: 6 k rounded up to a multiple of 64, at
+    least 128 (measured on 500-wide rows, k = 20: 64 lanes 0.88, 96 lanes 0.74, 128 lanes
+    0.70 us per row)."""
+    return max(128, -(-6 * k // 64) * 64)
 
 
 class _Plan:
-    """What one (dtype, shape, strides, k) needs: the kernel call with its buffers bound."""
+    """What one (dtype, shape, strides, k) needs: ``kernel(x, k, a, b, out)`` with its two
+    buffers ``a`` and ``b`` (a kernel of ``mesimp_engine.kernels``, or a small Python
+    function of the same signature for the trivial and copying cases)."""
 
-    __slots__ = ("run", "out_shape", "name")
+    __slots__ = ("kernel", "a", "b", "out_shape", "name")
 
-    def __init__(self, run, out_shape, name):
-        self.run = run
+    def __init__(self, kernel, a, b, out_shape, name):
+        self.kernel = kernel
+        self.a = a
+        self.b = b
         self.out_shape = out_shape
         self.name = name
 
@@ -106,7 +110,7 @@ class TopKSelector:
                 f"topk: out must be a C-contiguous int64 array of shape {plan.out_shape}, "
                 f"got {out.dtype} {out.shape}"
             )
-        plan.run(x, out)
+        plan.kernel(x, k, plan.a, plan.b, out)
         self.last_kernel = plan.name
         return out
 
@@ -135,71 +139,42 @@ class TopKSelector:
         n = x.shape[-1]
         rows = x.shape[0] if x.ndim == 2 else 1
         if k == 0 or k == n or rows == 0:
-            every = np.arange(k, dtype=np.int64)
-
-            def run(x, out):
-                out[...] = every
-
-            return _Plan(run, out_shape, "trivial")
+            return _Plan(_every_index, np.arange(k, dtype=np.int64), None, out_shape, "trivial")
         if not x.flags.c_contiguous:
             inner = self._make_plan(np.ascontiguousarray(x), k)
-
-            def run(x, out):
-                inner.run(np.ascontiguousarray(x), out)
-
-            return _Plan(run, out_shape, inner.name + " (after a contiguous copy)")
+            return _Plan(_after_copy, inner, None, out_shape, inner.name + " (after a contiguous copy)")
         m = lanes_for(k)
-        if x.ndim == 1 or rows == 1:
-            return self._vector_plan(n, k, m, key_dtype, out_shape, squeeze=x.ndim == 2)
+        if x.ndim == 2 and rows == 1:
+            inner = self._make_plan(x[0], k)
+            return _Plan(_first_row, inner, None, out_shape, inner.name)
+        if x.ndim == 1:
+            if 2 * m <= n:
+                lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+                return _Plan(topk_filter_vector, lanes, cand, out_shape, "topk_filter_vector")
+            heap_key, heap_idx = np.zeros(k, key_dtype), np.zeros(k, np.int64)
+            return _Plan(topk_heap_vector, heap_key, heap_idx, out_shape, "topk_heap_vector")
         if 2 * m <= n:
             if rows * n < self.parallel_from:
-                lanes = np.zeros((2, m), key_dtype)
-                cand = np.zeros((4, n), key_dtype)
-
-                def run(x, out):
-                    topk_filter_rows(x, k, lanes, cand, out)
-
-                return _Plan(run, out_shape, "topk_filter_rows")
+                lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+                return _Plan(topk_filter_rows, lanes, cand, out_shape, "topk_filter_rows")
             lanes = np.zeros((self.threads, 2, m), key_dtype)
             cand = np.zeros((self.threads, 4, n), key_dtype)
-
-            def run(x, out):
-                topk_filter_rows_parallel(x, k, lanes, cand, out)
-
-            return _Plan(run, out_shape, "topk_filter_rows_parallel")
+            return _Plan(topk_filter_rows_parallel, lanes, cand, out_shape, "topk_filter_rows_parallel")
         heap_key = np.zeros((self.threads, k), key_dtype)
         heap_idx = np.zeros((self.threads, k), np.int64)
+        return _Plan(topk_heap_rows_parallel, heap_key, heap_idx, out_shape, "topk_heap_rows_parallel")
 
-        def run(x, out):
-            topk_heap_rows_parallel(x, k, heap_key, heap_idx, out)
 
-        return _Plan(run, out_shape, "topk_heap_rows_parallel")
+def _every_index(x, k, every, b, out):
+    out[...] = every
 
-    def _vector_plan(self, n, k, m, key_dtype, out_shape, squeeze):
-        if n >= RADIX_FROM and k >= RADIX_K_FROM:
-            hist = np.zeros((self.threads + 1, 1 << RADIX_BITS), np.int64)
-            cand = np.zeros((2, n), key_dtype)
-            kernel, buffers, name = topk_radix_vector, (hist, cand), "topk_radix_vector"
-        elif 2 * m <= n:
-            lanes = np.zeros((2, m), key_dtype)
-            cand = np.zeros((4, n), key_dtype)
-            kernel, buffers, name = topk_filter_vector, (lanes, cand), "topk_filter_vector"
-        else:
-            heap_key = np.zeros(k, key_dtype)
-            heap_idx = np.zeros(k, np.int64)
-            kernel, buffers, name = topk_heap_vector, (heap_key, heap_idx), "topk_heap_vector"
-        a, b = buffers
-        if squeeze:
 
-            def run(x, out):
-                kernel(x[0], k, a, b, out[0])
+def _after_copy(x, k, inner, b, out):
+    inner.kernel(np.ascontiguousarray(x), k, inner.a, inner.b, out)
 
-        else:
 
-            def run(x, out):
-                kernel(x, k, a, b, out)
-
-        return _Plan(run, out_shape, name)
+def _first_row(x, k, inner, b, out):
+    inner.kernel(x[0], k, inner.a, inner.b, out[0])
 
 
 _DEFAULT_SELECTOR = TopKSelector()

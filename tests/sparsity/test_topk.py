@@ -54,7 +54,8 @@ def _gaussian(shape, seed=0, dtype=np.float32):
         ((100, 500), 20, "topk_filter_rows"),
         ((300, 500), 20, "topk_filter_rows_parallel"),
         ((30, 100), 40, "topk_heap_rows_parallel"),
-        ((100_000,), 1000, "topk_radix_vector"),
+        ((100_000,), 1000, "topk_filter_vector"),
+        ((3000,), 1000, "topk_heap_vector"),
         ((4, 6), 6, "trivial"),
     ],
 )
