@@ -31,14 +31,18 @@ with ``out=`` allocates no array (as the papers' engine reuses its heap). Dispat
   the threads;
 - otherwise (k > n / 12) the papers' bounded min-heap, ``topk_heap``.
 
-One long vector (1 x 1,000,000, k = 10,000) also goes to ``topk_filter``: on this 2-core
-machine it beat the parallel ``topk_radix`` kernel (sampled bound, parallel filter, radix
-select), which stays in ``kernels`` and in ``bench topk`` for machines with idle cores.
+For large inputs (``MEASURE_FROM`` entries) the choice between one thread and all of them,
+and for one long vector between ``topk_filter`` and the parallel ``topk_radix`` (sampled
+bound, parallel filter, radix select), is made by timing both on the first call of the
+shape (see ``TopKSelector``): on a 2-core machine shared with other work, a parallel
+region can wait milliseconds for its second thread.
 
 The selector is not thread-safe (its buffers are shared between calls); use one per thread.
 """
 
 import operator
+import statistics
+import time
 
 import numba
 import numpy as np
@@ -46,12 +50,19 @@ import numpy as np
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
 from mesimp_engine.kernels.topk_filter import topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
 from mesimp_engine.kernels.topk_heap import topk_heap_rows_parallel, topk_heap_vector
+from mesimp_engine.kernels.topk_radix import RADIX_BITS, topk_radix_vector
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
 PARALLEL_FROM = 2_000_000
 """Entries (rows * n) from which rows are split over the threads. Below it a parallel
 region's start-up (and, on a busy machine, waiting for a second core) costs more than the
 work it shares."""
+
+MEASURE_FROM = 200_000
+"""Entries from which a new shape's plan is chosen by timing the candidate kernels on the
+call's own data (``measure=True``): one thread or all, filter or radix."""
+
+MEASURE_REPEATS = 5
 
 MAX_PLANS = 64
 """Shapes remembered per selector; beyond it the oldest plans (and buffers) are dropped."""
@@ -86,13 +97,19 @@ class TopKSelector:
 
     ``selector(x, k, out=None)`` returns ``out`` (allocated when None). ``threads`` is the
     number of row blocks of the parallel kernels (default: ``numba.get_num_threads()``);
-    matrices of at least ``parallel_from`` entries use them.
+    matrices of at least ``parallel_from`` entries use them. With ``measure`` (the
+    default), the first call on a shape of at least ``MEASURE_FROM`` entries times the
+    kernels that could serve it (one thread against all threads; for one long vector the
+    filter against the parallel radix kernel), ``MEASURE_REPEATS`` calls each, and keeps
+    the one with the lower median: a parallel kernel only pays where a second core is
+    really free. Results never depend on the choice, only the speed does.
     ``selector.last_kernel`` names the kernel of the last call (for tests and benchmarks).
     """
 
-    def __init__(self, threads=None, parallel_from=PARALLEL_FROM):
+    def __init__(self, threads=None, parallel_from=PARALLEL_FROM, measure=True):
         self.threads = int(threads) if threads else numba.get_num_threads()
         self.parallel_from = parallel_from
+        self.measure = measure
         self._plans = {}
         self.last_kernel = None
 
@@ -148,21 +165,47 @@ class TopKSelector:
             inner = self._make_plan(x[0], k)
             return _Plan(_first_row, inner, None, out_shape, inner.name)
         if x.ndim == 1:
-            if 2 * m <= n:
-                lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
-                return _Plan(topk_filter_vector, lanes, cand, out_shape, "topk_filter_vector")
-            heap_key, heap_idx = np.zeros(k, key_dtype), np.zeros(k, np.int64)
-            return _Plan(topk_heap_vector, heap_key, heap_idx, out_shape, "topk_heap_vector")
-        if 2 * m <= n:
-            if rows * n < self.parallel_from:
-                lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
-                return _Plan(topk_filter_rows, lanes, cand, out_shape, "topk_filter_rows")
+            if 2 * m > n:
+                heap_key, heap_idx = np.zeros(k, key_dtype), np.zeros(k, np.int64)
+                return _Plan(topk_heap_vector, heap_key, heap_idx, out_shape, "topk_heap_vector")
+            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+            plan = _Plan(topk_filter_vector, lanes, cand, out_shape, "topk_filter_vector")
+            if self._measuring(n):
+                hist = np.zeros((self.threads + 1, 1 << RADIX_BITS), np.int64)
+                radix = _Plan(topk_radix_vector, hist, np.zeros((2, n), key_dtype), out_shape, "topk_radix_vector")
+                plan = _fastest([plan, radix], x, k)
+            return plan
+        if 2 * m > n:
+            heap_key = np.zeros((self.threads, k), key_dtype)
+            heap_idx = np.zeros((self.threads, k), np.int64)
+            return _Plan(topk_heap_rows_parallel, heap_key, heap_idx, out_shape, "topk_heap_rows_parallel")
+        serial = parallel = None
+        if rows * n < self.parallel_from or self._measuring(rows * n):
+            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+            serial = _Plan(topk_filter_rows, lanes, cand, out_shape, "topk_filter_rows")
+        if rows * n >= self.parallel_from or self._measuring(rows * n):
             lanes = np.zeros((self.threads, 2, m), key_dtype)
             cand = np.zeros((self.threads, 4, n), key_dtype)
-            return _Plan(topk_filter_rows_parallel, lanes, cand, out_shape, "topk_filter_rows_parallel")
-        heap_key = np.zeros((self.threads, k), key_dtype)
-        heap_idx = np.zeros((self.threads, k), np.int64)
-        return _Plan(topk_heap_rows_parallel, heap_key, heap_idx, out_shape, "topk_heap_rows_parallel")
+            parallel = _Plan(topk_filter_rows_parallel, lanes, cand, out_shape, "topk_filter_rows_parallel")
+        if serial is not None and parallel is not None:
+            return _fastest([serial, parallel], x, k)
+        return serial or parallel
+
+    def _measuring(self, entries):
+        return self.measure and self.threads > 1 and entries >= MEASURE_FROM and not numba.config.DISABLE_JIT
+
+
+def _fastest(plans, x, k):
+    """The plan with the lowest median time on x, timed in turns after one warm-up call."""
+    out = np.empty(plans[0].out_shape, np.int64)
+    times = [[] for _ in plans]
+    for _ in range(MEASURE_REPEATS + 1):
+        for plan, samples in zip(plans, times):
+            start = time.perf_counter()
+            plan.kernel(x, k, plan.a, plan.b, out)
+            samples.append(time.perf_counter() - start)
+    medians = [statistics.median(samples[1:]) for samples in times]
+    return plans[medians.index(min(medians))]
 
 
 def _every_index(x, k, every, b, out):

@@ -60,12 +60,22 @@ def _gaussian(shape, seed=0, dtype=np.float32):
     ],
 )
 def test_every_dispatch_path(shape, k, kernel):
-    selector = TopKSelector(threads=2, parallel_from=100_000)
+    selector = TopKSelector(threads=2, parallel_from=100_000, measure=False)
     for dtype in (np.float32, np.float64):
         x = _gaussian(shape, dtype=dtype)
         x.flat[::37] = np.round(x.flat[::37])
         np.testing.assert_array_equal(selector(x, k), topk_reference(x, k))
         assert selector.last_kernel == kernel
+
+
+@pytest.mark.parametrize("shape, k", [((500, 500), 20), ((300_000,), 1000)])
+def test_measured_plans_pick_one_of_the_candidates(shape, k):
+    selector = TopKSelector(threads=2)
+    x = _gaussian(shape, seed=5)
+    np.testing.assert_array_equal(selector(x, k), topk_reference(x, k))
+    expected = {"topk_filter_rows", "topk_filter_rows_parallel"} if len(shape) == 2 else {"topk_filter_vector", "topk_radix_vector"}
+    assert selector.last_kernel in expected
+    np.testing.assert_array_equal(selector(x, k), topk_reference(x, k))
 
 
 def test_ties_go_to_the_lower_index_and_order_is_ascending():
@@ -132,7 +142,7 @@ def test_thread_count_does_not_change_the_result():
     x = _gaussian((70, 500), seed=3)
     expected = topk_reference(x, 20)
     for threads in (1, 2, 3):
-        selector = TopKSelector(threads=threads, parallel_from=0)
+        selector = TopKSelector(threads=threads, parallel_from=0, measure=False)
         np.testing.assert_array_equal(selector(x, 20), expected)
         assert selector.last_kernel == "topk_filter_rows_parallel"
 
@@ -152,7 +162,7 @@ def test_selector_call_with_reused_buffers_allocates_nothing(shape, k, parallel_
     import numba
 
     x = _gaussian(shape)
-    selector = TopKSelector() if parallel_from is None else TopKSelector(parallel_from=parallel_from)
+    selector = TopKSelector(measure=False, **({} if parallel_from is None else {"parallel_from": parallel_from}))
     out = np.empty(shape[:-1] + (k,), np.int64)
     selector(x, k, out=out)
     assert selector.last_kernel.startswith("topk_")
