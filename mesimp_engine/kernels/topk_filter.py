@@ -13,20 +13,22 @@ Per row x (n,), with m lanes (k <= m <= n; lane g holds the entries i = g (mod m
    >= bound, block by block, so they come out in ascending index order (Gaussian data,
    n = 500, k = 20, m = 128: about 22 of 128 lanes, some 24 candidates).
 4. The surplus candidates are dropped one minimum at a time (the last among equal keys
-   first) when there are few; otherwise the heap of ``topk_heap`` finds the k-th best
-   (key, index) and the candidates at least as good are kept: the answer, in index order.
+   first) when there are few; otherwise the k-th best (key, index) is found, by the radix
+   select of ``topk_radix`` on long rows (n >= 4096) or the heap of ``topk_heap``, and
+   the candidates at least as good are kept: the answer, in index order.
 
 Contract as in ``topk_heap``: for 1 <= k <= m <= n, ``out`` gets the indices of the k
 largest keys, ties to the lower index, in ascending index order. Buffers (caller's,
 reused): ``lanes`` (2, m) and ``cand`` (4, n) in the key dtype (int32 for float32, int64
 for float64): lanes[0] lane maxima, lanes[1] selected lanes; cand[0] keys, cand[1]
-indices, cand[2:4] the heap. Rows are indexed through views made once per row.
+indices, cand[2:4] the heap or the radix counts.
 """
 
 from numba import njit, prange
 
 from mesimp_engine.kernels.magnitude_key import magnitude_bits, magnitude_key
 from mesimp_engine.kernels.topk_heap import heap_threshold
+from mesimp_engine.kernels.topk_radix import RADIX_BITS, emit_top, kth_largest_key
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
 BISECT_STEPS = 8
@@ -34,28 +36,47 @@ BISECT_STEPS = 8
 maximum (measured on 500-wide rows, k = 20: 6 steps 0.78, 8 steps 0.70, 12 steps 0.75 us
 per row: fewer steps leave more candidates to drop)."""
 
+LANE_CHUNK = 2048
+"""Lanes whose maxima are updated together across all blocks (8 KiB of int32 keys)."""
+
 DROP_UP_TO = 8
 """When at most this many candidates are surplus, they are dropped one minimum at a time
 (c scans of a few dozen entries); otherwise the heap picks the k."""
 
 
 @njit(cache=True, inline="always")
-def _lane_maxima(b, lane_max):
-    """lane_max[g] = max key(b[i]) over i = g (mod m), m = len(lane_max) <= len(b)."""
-    n = b.shape[0]
-    m = lane_max.shape[0]
-    for g in range(m):
-        lane_max[g] = magnitude_key(b[g])
-    for base in range(m, n - m + 1, m):
-        for g in range(m):
-            v = magnitude_key(b[base + g])
-            w = lane_max[g]
-            lane_max[g] = v if v > w else w
-    base = n // m * m
-    for g in range(n - base):
-        v = magnitude_key(b[base + g])
+def _max_keys_into(lane_max, b):
+    """lane_max[g] = max(lane_max[g], key(b[g])) for g < len(b) (<= len(lane_max))."""
+    for g in range(b.shape[0]):
+        v = magnitude_key(b[g])
         w = lane_max[g]
         lane_max[g] = v if v > w else w
+
+
+@njit(cache=True, inline="always")
+def _lane_maxima(b, lane_max):
+    """lane_max[g] = max key(b[i]) over i = g (mod m), m = len(lane_max) <= len(b). Many
+    lanes are done LANE_CHUNK at a time, so that their maxima stay in the L1 cache."""
+    n = b.shape[0]
+    m = lane_max.shape[0]
+    tail = n // m * m
+    if m <= LANE_CHUNK:
+        for g in range(m):
+            lane_max[g] = 0
+        for base in range(0, tail, m):
+            for g in range(m):
+                v = magnitude_key(b[base + g])
+                w = lane_max[g]
+                lane_max[g] = v if v > w else w
+        _max_keys_into(lane_max, b[tail:])
+        return
+    for c0 in range(0, m, LANE_CHUNK):
+        chunk = lane_max[c0 : c0 + LANE_CHUNK]
+        chunk[:] = 0
+        for base in range(c0, tail, m):
+            _max_keys_into(chunk, b[base : base + chunk.shape[0]])
+        if tail + c0 < n:
+            _max_keys_into(chunk, b[tail + c0 : min(tail + c0 + chunk.shape[0], n)])
 
 
 @njit(cache=True, inline="always")
@@ -143,6 +164,10 @@ def _keep_best(cand, c, k, out):
             if keys[p] >= 0:
                 out[o] = cand[1, p]
                 o += 1
+        return
+    if cand.shape[1] >= 1 << RADIX_BITS:
+        last, need = kth_largest_key(cand[0], c, k, cand[2])
+        emit_top(cand[0], cand[1], c, last, need, out)
         return
     last, last_idx = heap_threshold(cand[0], cand[1], c, k, cand[2], cand[3])
     o = 0

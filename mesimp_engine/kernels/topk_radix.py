@@ -7,10 +7,11 @@ parallel, then radix-select among the few survivors.
    own region of ``cand`` (in index order) and count them. Fewer than k survivors means the
    sample misled us: the pass is repeated with bound = 0 (every entry survives), so the
    result never depends on the sample, only the speed does.
-3. Radix select on the survivors: histograms of successive 12-bit digits, from the top,
-   find the exact k-th largest key K and how many entries equal to K are needed.
+3. Radix select on the survivors (moved into one run): histograms of successive 12-bit
+   digits, from the top, find the exact k-th largest key K and how many entries equal to
+   K are needed (``kth_largest_key``, also used by ``topk_filter``).
 4. One pass over the survivors in index order emits every key > K and the first entries
-   == K: ties to the lower index, ascending index order.
+   == K: ties to the lower index, ascending index order (``emit_top``).
 
 Contract as in ``topk_heap`` (1 <= k <= n). Buffers (caller's, reused): ``hist``
 (T + 1, 2^RADIX_BITS) int64 (rows 0..T-1 per chunk, row T merged); ``cand`` (2, n) in the
@@ -69,25 +70,23 @@ def _survivors(b, bound, hist, cand):
 
 
 @njit(cache=True)
-def _kth_key(cand, n, hist, k, width):
-    """Exact k-th largest key among the survivors, and how many survivors equal to it
-    belong to the top k. hist[t, 0] holds chunk t's survivor count; hist[T] is scratch."""
-    chunks = hist.shape[0] - 1
-    counts = hist[chunks]
+def kth_largest_key(keys, count, k, counts):
+    """Radix select: the k-th largest of keys[:count] (1 <= k <= count) and how many entries
+    equal to it are among the k largest. ``counts`` (>= 2^RADIX_BITS) is scratch. Digits
+    of RADIX_BITS bits from the top; each level counts the keys sharing the prefix found
+    so far."""
     need = k
     prefix = 0
-    shift = width
+    shift = key_bit_width(keys)
     while shift > 0:
         low = max(shift - RADIX_BITS, 0)
         bins = 1 << (shift - low)
         for d in range(bins):
             counts[d] = 0
-        for t in range(chunks):
-            start = t * n // chunks
-            for p in range(start, start + hist[t, 0]):
-                v = cand[0, p]
-                if v >> shift == prefix:
-                    counts[(v >> low) & (bins - 1)] += 1
+        for p in range(count):
+            v = keys[p]
+            if v >> shift == prefix:
+                counts[(v >> low) & (bins - 1)] += 1
         d = bins - 1
         while counts[d] < need:
             need -= counts[d]
@@ -98,26 +97,38 @@ def _kth_key(cand, n, hist, k, width):
 
 
 @njit(cache=True)
+def emit_top(keys, idx, count, last, need, out):
+    """out = idx[p] for the entries p < count with keys[p] > last, and the first ``need``
+    with keys[p] == last, in the order of p."""
+    o = 0
+    for p in range(count):
+        v = keys[p]
+        if v > last or (v == last and need > 0):
+            need -= v == last
+            out[o] = idx[p]
+            o += 1
+
+
+@njit(cache=True)
 def topk_radix_vector(x, k, hist, cand, out):
     """Top-k of one vector. x (n,) float32/float64, 1 <= k <= n; hist (T + 1, 4096) int64;
     cand (2, n) int32 for float32 / int64 for float64; out (k,) int64."""
     b = magnitude_bits(x)
     n = b.shape[0]
     chunks = hist.shape[0] - 1
-    width = key_bit_width(cand)
-    bound = _sample_bound(b, k, width - RADIX_BITS, hist[chunks])
+    bound = _sample_bound(b, k, key_bit_width(cand) - RADIX_BITS, hist[chunks])
     if _survivors(b, bound, hist, cand) < k:
         _survivors(b, 0, hist, cand)
-    last, need = _kth_key(cand, n, hist, k, width)
-    o = 0
+    # the chunks' survivors, moved down into one run (in index order)
+    count = 0
     for t in range(chunks):
         start = t * n // chunks
         for p in range(start, start + hist[t, 0]):
-            v = cand[0, p]
-            if v > last or (v == last and need > 0):
-                need -= v == last
-                out[o] = cand[1, p]
-                o += 1
+            cand[0, count] = cand[0, p]
+            cand[1, count] = cand[1, p]
+            count += 1
+    last, need = kth_largest_key(cand[0], count, k, hist[chunks])
+    emit_top(cand[0], cand[1], count, last, need, out)
 
 
 def topk_radix_vector_numpy(x, k, hist, cand, out):
