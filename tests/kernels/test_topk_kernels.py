@@ -166,6 +166,13 @@ def test_kernels_on_benchmark_like_shapes(dtype):
     np.testing.assert_array_equal(out, expected)
     v = rng.standard_normal(20_000).astype(dtype)
     v[::97] = np.round(v[::97])
+    for k, m in ((1000, 6016), (300, 128)):
+        # long rows: lane maxima in chunks (m > LANE_CHUNK), radix select of the k-th key
+        assert m > topk_filter.LANE_CHUNK or k == 300
+        for w in (v, np.round(v * 4)):
+            out = np.empty(k, np.int64)
+            topk_filter.topk_filter_vector(w, k, np.zeros((2, m), kd), np.zeros((4, w.size), kd), out)
+            np.testing.assert_array_equal(out, reference(w[None, :], k)[0])
     out = np.empty(300, np.int64)
     topk_radix.topk_radix_vector(v, 300, np.zeros((3, 4096), np.int64), np.zeros((2, v.size), kd), out)
     np.testing.assert_array_equal(out, reference(v[None, :], 300)[0])
