@@ -36,6 +36,11 @@ BISECT_STEPS = 8
 maximum (measured on 500-wide rows, k = 20: 6 steps 0.78, 8 steps 0.70, 12 steps 0.75 us
 per row: fewer steps leave more candidates to drop)."""
 
+HINT_WINDOW = 16
+"""Width, in units of the bisection's tolerance, of the window around the previous row's
+bound that is tested first (one pass, two counts): rows of one gradient are alike, and a
+window that holds the bound leaves 4 bisection steps instead of 8."""
+
 LANE_CHUNK = 2048
 """Lanes whose maxima are updated together across all blocks (8 KiB of int32 keys)."""
 
@@ -80,16 +85,32 @@ def _lane_maxima(b, lane_max):
 
 
 @njit(cache=True, inline="always")
-def _lane_bound(lane_max, k):
-    """The largest t with count(lane_max >= t) >= k, to within (max - min) / 2^BISECT_STEPS
-    below it, by branch-free bisection (which half is kept is unpredictable)."""
+def _lane_bound(lane_max, k, hint):
+    """The largest t with count(lane_max >= t) >= k, to within tol = (max - min) /
+    2^BISECT_STEPS below it, by branch-free bisection. ``hint`` (the previous row's bound,
+    or -1) first brackets it in a window of HINT_WINDOW * tol when rows are alike."""
     lo = lane_max[0]
     hi = lane_max[0]
     for g in range(lane_max.shape[0]):
         v = lane_max[g]
         lo = v if v < lo else lo
         hi = v if v > hi else hi
-    for _ in range(BISECT_STEPS):
+    tol = (hi - lo) >> BISECT_STEPS
+    half = HINT_WINDOW // 2 * tol
+    if hint - lo > half and hi - hint > half:
+        below = hint - half
+        above = hint + half
+        count_below = 0
+        count_above = 0
+        for g in range(lane_max.shape[0]):
+            v = lane_max[g]
+            count_below += v >= below
+            count_above += v >= above
+        lo = below if count_below >= k else lo
+        hi = hi if count_below >= k else below - 1
+        lo = above if count_above >= k else lo
+        hi = hi if count_above >= k else above - 1
+    while hi - lo > tol:
         mid = lo + (hi - lo + 1) // 2
         count = 0
         for g in range(lane_max.shape[0]):
@@ -135,10 +156,11 @@ def _filter_rows(bits, r0, r1, k, lanes, cand, out):
     """Rows r0..r1-1 of bits (rows, n) into out; lanes (2, m), cand (4, n) of one thread."""
     lane_max, selected = lanes[0], lanes[1]
     keys, idx = cand[0], cand[1]
+    bound = -1
     for r in range(r0, r1):
         b = bits[r]
         _lane_maxima(b, lane_max)
-        bound = _lane_bound(lane_max, k)
+        bound = _lane_bound(lane_max, k, bound)
         c = _candidates(b, lane_max, selected, bound, keys, idx)
         _keep_best(cand, c, k, out[r])
 

@@ -18,16 +18,19 @@ SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.0, 3.0, np.inf, -np.inf, np.nan, 1e-30,
 
 @st.composite
 def matrices(draw, max_rows=4, max_n=90, min_n=1):
-    """(x, k): rows x n of a float dtype mixing Gaussian values with a small pool of
-    special ones (so ties, -0.0, inf and NaN are common), sometimes all-equal rows."""
+    """(x, k): rows x n of a float dtype: Gaussian rows, rows of different scales (so one
+    row's bound is no guide to the next), Gaussian values mixed with a small pool of special
+    ones (so ties, -0.0, inf and NaN are common), a few values only, all-equal rows."""
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     rows = draw(st.integers(1, max_rows))
     n = draw(st.integers(min_n, max_n))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((rows, n))
-    mode = draw(st.sampled_from(["gauss", "specials", "few values", "all equal"]))
-    if mode == "specials":
+    mode = draw(st.sampled_from(["gauss", "scaled rows", "specials", "few values", "all equal"]))
+    if mode == "scaled rows":
+        x *= 10.0 ** rng.integers(-3, 4, size=(rows, 1))
+    elif mode == "specials":
         mask = rng.random((rows, n)) < 0.3
         x[mask] = rng.choice(SPECIAL, size=mask.sum())
     elif mode == "few values":
@@ -100,8 +103,8 @@ def test_heap_rows_parallel(case, threads):
     np.testing.assert_array_equal(out, reference(x, k))
 
 
-@settings(max_examples=60, deadline=None)
-@given(matrices(max_n=200), st.data())
+@settings(max_examples=100, deadline=None)
+@given(matrices(max_rows=6, max_n=200), st.data())
 def test_filter_kernels(case, data):
     x, k = case
     n = x.shape[1]
