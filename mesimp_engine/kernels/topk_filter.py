@@ -41,6 +41,9 @@ HINT_WINDOW = 16
 bound that is tested first (one pass, two counts): rows of one gradient are alike, and a
 window that holds the bound leaves 4 bisection steps instead of 8."""
 
+SMALL_LANES = 128
+"""The lane count of every k <= 21 (``sparsity.topk.lanes_for``), compiled as a constant."""
+
 LANE_CHUNK = 2048
 """Lanes whose maxima are updated together across all blocks (8 KiB of int32 keys)."""
 
@@ -59,11 +62,10 @@ def _max_keys_into(lane_max, b):
 
 
 @njit(cache=True, inline="always")
-def _lane_maxima(b, lane_max):
+def _lane_maxima(b, lane_max, m):
     """lane_max[g] = max key(b[i]) over i = g (mod m), m = len(lane_max) <= len(b). Many
     lanes are done LANE_CHUNK at a time, so that their maxima stay in the L1 cache."""
     n = b.shape[0]
-    m = lane_max.shape[0]
     tail = n // m * m
     if m <= LANE_CHUNK:
         for g in range(m):
@@ -85,13 +87,13 @@ def _lane_maxima(b, lane_max):
 
 
 @njit(cache=True, inline="always")
-def _lane_bound(lane_max, k, hint):
+def _lane_bound(lane_max, m, k, hint):
     """The largest t with count(lane_max >= t) >= k, to within tol = (max - min) /
     2^BISECT_STEPS below it, by branch-free bisection. ``hint`` (the previous row's bound,
     or -1) first brackets it in a window of HINT_WINDOW * tol when rows are alike."""
     lo = lane_max[0]
     hi = lane_max[0]
-    for g in range(lane_max.shape[0]):
+    for g in range(m):
         v = lane_max[g]
         lo = v if v < lo else lo
         hi = v if v > hi else hi
@@ -102,7 +104,7 @@ def _lane_bound(lane_max, k, hint):
         above = hint + half
         count_below = 0
         count_above = 0
-        for g in range(lane_max.shape[0]):
+        for g in range(m):
             v = lane_max[g]
             count_below += v >= below
             count_above += v >= above
@@ -113,7 +115,7 @@ def _lane_bound(lane_max, k, hint):
     while hi - lo > tol:
         mid = lo + (hi - lo + 1) // 2
         count = 0
-        for g in range(lane_max.shape[0]):
+        for g in range(m):
             count += lane_max[g] >= mid
         enough = count >= k
         lo = mid if enough else lo
@@ -122,11 +124,10 @@ def _lane_bound(lane_max, k, hint):
 
 
 @njit(cache=True, inline="always")
-def _candidates(b, lane_max, selected, bound, keys, idx):
+def _candidates(b, lane_max, m, selected, bound, keys, idx):
     """(key, index) of the entries with key >= bound into keys, idx, in index order, read
     from the lanes whose maximum is >= bound (listed into ``selected``); returns how many."""
     n = b.shape[0]
-    m = lane_max.shape[0]
     s = 0
     for g in range(m):
         selected[s] = g
@@ -151,18 +152,28 @@ def _candidates(b, lane_max, selected, bound, keys, idx):
     return c
 
 
+@njit(cache=True, inline="always")
+def _filter_row(b, k, m, lanes, cand, out, hint):
+    """One row b (n,) into out (k,) with m lanes; returns the bound (the next row's hint)."""
+    lane_max, selected = lanes[0], lanes[1]
+    _lane_maxima(b, lane_max, m)
+    bound = _lane_bound(lane_max, m, k, hint)
+    c = _candidates(b, lane_max, m, selected, bound, cand[0], cand[1])
+    _keep_best(cand, c, k, out)
+    return bound
+
+
 @njit(cache=True)
 def _filter_rows(bits, r0, r1, k, lanes, cand, out):
-    """Rows r0..r1-1 of bits (rows, n) into out; lanes (2, m), cand (4, n) of one thread."""
-    lane_max, selected = lanes[0], lanes[1]
-    keys, idx = cand[0], cand[1]
+    """Rows r0..r1-1 of bits (rows, n) into out; lanes (2, m), cand (4, n) of one thread.
+    With m == SMALL_LANES the lane loops get a constant trip count (unrolled, in registers)."""
+    m = lanes.shape[1]
     bound = -1
     for r in range(r0, r1):
-        b = bits[r]
-        _lane_maxima(b, lane_max)
-        bound = _lane_bound(lane_max, k, bound)
-        c = _candidates(b, lane_max, selected, bound, keys, idx)
-        _keep_best(cand, c, k, out[r])
+        if m == SMALL_LANES:
+            bound = _filter_row(bits[r], k, SMALL_LANES, lanes, cand, out[r], bound)
+        else:
+            bound = _filter_row(bits[r], k, m, lanes, cand, out[r], bound)
 
 
 @njit(cache=True)
