@@ -163,7 +163,9 @@ def test_kernels_on_benchmark_like_shapes(dtype):
     kd = KEY_DTYPES[np.dtype(dtype)]
     expected = reference(x, k)
     out = np.empty((64, k), np.int64)
-    topk_filter.topk_filter_rows_parallel(x, k, np.zeros((2, 2, 64), kd), np.zeros((2, 4, 500), kd), out)
+    topk_filter.topk_filter_rows_parallel(x, k, np.zeros((2, 2, 128), kd), np.zeros((2, 4, 500), kd), out)
+    np.testing.assert_array_equal(out, expected)
+    topk_filter.topk_filter_rows(x, k, np.zeros((2, 64), kd), np.zeros((4, 500), kd), out)
     np.testing.assert_array_equal(out, expected)
     topk_heap.topk_heap_rows_parallel(x, k, np.zeros((2, k), kd), np.zeros((2, k), np.int64), out)
     np.testing.assert_array_equal(out, expected)
