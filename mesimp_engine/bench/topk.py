@@ -33,7 +33,7 @@ from mesimp_engine.bench.harness import document, time_call
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES, magnitude_keys_numpy
 from mesimp_engine.kernels.max_magnitude import max_magnitude_key, max_magnitude_key_chunks
 from mesimp_engine.kernels.topk_filter import topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
-from mesimp_engine.kernels.topk_heap import topk_heap_rows_parallel, topk_heap_vector
+from mesimp_engine.kernels.topk_heap import topk_heap_rows, topk_heap_rows_parallel, topk_heap_vector
 from mesimp_engine.kernels.topk_radix import RADIX_BITS, topk_radix_vector
 from mesimp_engine.sparsity.topk import lanes_for, topk_reference
 
@@ -83,6 +83,8 @@ def implementations(x, k):
             cand2 = np.zeros((2, n), key_dtype)
             impls.append(("radix", lambda: topk_radix_vector(x, k, hist, cand2, out) or out))
     else:
+        heap_key1, heap_idx1 = np.zeros(k, key_dtype), np.zeros(k, np.int64)
+        impls.append(("heap (1 thread)", lambda: topk_heap_rows(x, k, heap_key1, heap_idx1, out) or out))
         heap_key, heap_idx = np.zeros((threads, k), key_dtype), np.zeros((threads, k), np.int64)
         impls.append(("heap (parallel rows)", lambda: topk_heap_rows_parallel(x, k, heap_key, heap_idx, out) or out))
         m = lanes_for(k)

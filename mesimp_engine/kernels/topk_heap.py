@@ -99,6 +99,19 @@ def topk_heap_vector_numpy(x, k, heap_key, heap_idx, out):
     topk_rows_numpy(x[None, :], k, out[None, :])
 
 
+@njit(cache=True)
+def topk_heap_rows(x, k, heap_key, heap_idx, out):
+    """Top-k of every row, one thread. x (rows, n); heap_key (>= k,) int32/int64,
+    heap_idx (>= k,) int64; out (rows, k) int64."""
+    for r in range(x.shape[0]):
+        _heap_row(x[r], k, heap_key, heap_idx, out[r])
+
+
+def topk_heap_rows_numpy(x, k, heap_key, heap_idx, out):
+    """NumPy twin of ``topk_heap_rows`` (the buffers are unused)."""
+    topk_rows_numpy(x, k, out)
+
+
 @njit(cache=True, parallel=True)
 def topk_heap_rows_parallel(x, k, heap_key, heap_idx, out):
     """Top-k of every row, rows split into T = heap_key.shape[0] contiguous blocks run in

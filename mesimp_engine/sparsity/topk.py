@@ -16,8 +16,8 @@ the Numba kernels in ``mesimp_engine.kernels``; the tests check them against eac
 - Other dtypes (integers, float16, byte-swapped) raise TypeError; other ranks ValueError.
 - A non-contiguous x (a transposed or strided view) is accepted and gives the same result:
   it is first copied to a C-contiguous array, the one case where a call with ``out=``
-  allocates. ``out``, when given, must be a C-contiguous int64 array of the result's shape
-  (else ValueError); it is filled and returned.
+  allocates. Read-only x is fine. ``out``, when given, must be a writeable C-contiguous
+  int64 array of the result's shape (else ValueError); it is filled and returned.
 
 Ascending index order is what the threshold-based kernels produce for free, and what a
 sparse backward wants (gathers walk memory forwards); meProp itself only needs the set.
@@ -26,10 +26,10 @@ sparse backward wants (gathers walk memory forwards); meProp itself only needs t
 with ``out=`` allocates no array (as the papers' engine reuses its heap). Dispatch, by shape:
 
 - rows of n >= 2 m entries with m lanes (``lanes_for(k)``: 128 for k <= 21, else 6 k):
-  ``topk_filter`` (vectorised bound, then a few candidates), one thread for up to
-  ``parallel_from`` entries in all (default ``PARALLEL_FROM``), otherwise rows split over
-  the threads;
-- otherwise (k > n / 12) the papers' bounded min-heap, ``topk_heap``.
+  ``topk_filter`` (vectorised bound, then a few candidates);
+- otherwise (k > n / 12) the papers' bounded min-heap, ``topk_heap``;
+- matrices: one thread below ``parallel_from`` entries in all (default ``PARALLEL_FROM``),
+  otherwise rows split over the threads.
 
 For large inputs (``MEASURE_FROM`` entries) the choice between one thread and all of them,
 and for one long vector between ``topk_filter`` and the parallel ``topk_radix`` (sampled
@@ -37,7 +37,8 @@ bound, parallel filter, radix select), is made by timing both on the first call 
 shape (see ``TopKSelector``): on a 2-core machine shared with other work, a parallel
 region can wait milliseconds for its second thread.
 
-The selector is not thread-safe (its buffers are shared between calls); use one per thread.
+A selector's buffers are shared by its calls. The kernels hold the GIL while they run, so
+calls from several Python threads take turns and never use the buffers at the same time.
 """
 
 import operator
@@ -49,7 +50,7 @@ import numpy as np
 
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
 from mesimp_engine.kernels.topk_filter import topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
-from mesimp_engine.kernels.topk_heap import topk_heap_rows_parallel, topk_heap_vector
+from mesimp_engine.kernels.topk_heap import topk_heap_rows, topk_heap_rows_parallel, topk_heap_vector
 from mesimp_engine.kernels.topk_radix import RADIX_BITS, topk_radix_vector
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
@@ -122,10 +123,10 @@ class TopKSelector:
             x, plan = self._prepare(x, k)
         if out is None:
             out = np.empty(plan.out_shape, _INT64)
-        elif out.shape != plan.out_shape or out.dtype != _INT64 or not out.flags.c_contiguous:
+        elif out.shape != plan.out_shape or out.dtype != _INT64 or not _writable_c(out.flags):
             raise ValueError(
-                f"topk: out must be a C-contiguous int64 array of shape {plan.out_shape}, "
-                f"got {out.dtype} {out.shape}"
+                f"topk: out must be a writeable C-contiguous int64 array of shape "
+                f"{plan.out_shape}, got {out.dtype} {out.shape}"
             )
         plan.kernel(x, k, plan.a, plan.b, out)
         self.last_kernel = plan.name
@@ -175,18 +176,23 @@ class TopKSelector:
                 radix = _Plan(topk_radix_vector, hist, np.zeros((2, n), key_dtype), out_shape, "topk_radix_vector")
                 plan = _fastest([plan, radix], x, k)
             return plan
-        if 2 * m > n:
-            heap_key = np.zeros((self.threads, k), key_dtype)
-            heap_idx = np.zeros((self.threads, k), np.int64)
-            return _Plan(topk_heap_rows_parallel, heap_key, heap_idx, out_shape, "topk_heap_rows_parallel")
         serial = parallel = None
         if rows * n < self.parallel_from or self._measuring(rows * n):
-            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
-            serial = _Plan(topk_filter_rows, lanes, cand, out_shape, "topk_filter_rows")
+            if 2 * m <= n:
+                lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+                serial = _Plan(topk_filter_rows, lanes, cand, out_shape, "topk_filter_rows")
+            else:
+                heap_key, heap_idx = np.zeros(k, key_dtype), np.zeros(k, np.int64)
+                serial = _Plan(topk_heap_rows, heap_key, heap_idx, out_shape, "topk_heap_rows")
         if rows * n >= self.parallel_from or self._measuring(rows * n):
-            lanes = np.zeros((self.threads, 2, m), key_dtype)
-            cand = np.zeros((self.threads, 4, n), key_dtype)
-            parallel = _Plan(topk_filter_rows_parallel, lanes, cand, out_shape, "topk_filter_rows_parallel")
+            if 2 * m <= n:
+                lanes = np.zeros((self.threads, 2, m), key_dtype)
+                cand = np.zeros((self.threads, 4, n), key_dtype)
+                parallel = _Plan(topk_filter_rows_parallel, lanes, cand, out_shape, "topk_filter_rows_parallel")
+            else:
+                heap_key = np.zeros((self.threads, k), key_dtype)
+                heap_idx = np.zeros((self.threads, k), np.int64)
+                parallel = _Plan(topk_heap_rows_parallel, heap_key, heap_idx, out_shape, "topk_heap_rows_parallel")
         if serial is not None and parallel is not None:
             return _fastest([serial, parallel], x, k)
         return serial or parallel
@@ -206,6 +212,10 @@ def _fastest(plans, x, k):
             samples.append(time.perf_counter() - start)
     medians = [statistics.median(samples[1:]) for samples in times]
     return plans[medians.index(min(medians))]
+
+
+def _writable_c(flags):
+    return flags.c_contiguous and flags.writeable
 
 
 def _every_index(x, k, every, b, out):

@@ -94,13 +94,17 @@ def test_heap_vector(case):
 
 @settings(max_examples=60, deadline=None)
 @given(matrices(), st.integers(1, 3))
-def test_heap_rows_parallel(case, threads):
+def test_heap_rows(case, threads):
     x, k = case
+    expected = reference(x, k)
     out = np.full((x.shape[0], k), -1, np.int64)
+    topk_heap.topk_heap_rows(x, k, np.zeros(k, key_dtype(x)), np.zeros(k, np.int64), out)
+    np.testing.assert_array_equal(out, expected)
+    out[:] = -1
     heap_key = np.zeros((threads, k), key_dtype(x))
     heap_idx = np.zeros((threads, k), np.int64)
     topk_heap.topk_heap_rows_parallel(x, k, heap_key, heap_idx, out)
-    np.testing.assert_array_equal(out, reference(x, k))
+    np.testing.assert_array_equal(out, expected)
 
 
 @settings(max_examples=100, deadline=None)
