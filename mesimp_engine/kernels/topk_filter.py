@@ -13,22 +13,21 @@ Per row x (n,), with m lanes (k <= m <= n; lane g holds the entries i = g (mod m
    >= bound, block by block, so they come out in ascending index order (Gaussian data,
    n = 500, k = 20, m = 128: about 22 of 128 lanes, some 24 candidates).
 4. The surplus candidates are dropped one minimum at a time (the last among equal keys
-   first) when there are few; otherwise the k-th best (key, index) is found, by the radix
-   select of ``topk_radix`` on long rows (n >= 4096) or the heap of ``topk_heap``, and
-   the candidates at least as good are kept: the answer, in index order.
+   first) when there are few; otherwise the k-th largest candidate key K is found by
+   bisection (vectorised counts), and every candidate above K and the first ones equal to
+   K are kept: the answer, in index order.
 
 Contract as in ``topk_heap``: for 1 <= k <= m <= n, ``out`` gets the indices of the k
 largest keys, ties to the lower index, in ascending index order. Buffers (caller's,
 reused): ``lanes`` (2, m) and ``cand`` (4, n) in the key dtype (int32 for float32, int64
 for float64): lanes[0] lane maxima, lanes[1] selected lanes; cand[0] keys, cand[1]
-indices, cand[2:4] the heap or the radix counts.
+indices (cand[2:4] are spare).
 """
 
 from numba import njit, prange
 
 from mesimp_engine.kernels.magnitude_key import magnitude_bits, magnitude_key
-from mesimp_engine.kernels.topk_heap import heap_threshold
-from mesimp_engine.kernels.topk_radix import RADIX_BITS, emit_top, kth_largest_key
+from mesimp_engine.kernels.topk_radix import emit_top
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
 BISECT_STEPS = 8
@@ -49,7 +48,7 @@ LANE_CHUNK = 2048
 
 DROP_UP_TO = 8
 """When at most this many candidates are surplus, they are dropped one minimum at a time
-(c scans of a few dozen entries); otherwise the heap picks the k."""
+(c scans of a few dozen entries); otherwise the k-th largest is found by bisection."""
 
 
 @njit(cache=True, inline="always")
@@ -198,16 +197,33 @@ def _keep_best(cand, c, k, out):
                 out[o] = cand[1, p]
                 o += 1
         return
-    if cand.shape[1] >= 1 << RADIX_BITS:
-        last, need = kth_largest_key(cand[0], c, k, cand[2])
-        emit_top(cand[0], cand[1], c, last, need, out)
-        return
-    last, last_idx = heap_threshold(cand[0], cand[1], c, k, cand[2], cand[3])
-    o = 0
+    keys = cand[0]
+    last = _kth_largest(keys, c, k)
+    above = 0
     for p in range(c):
-        if cand[0, p] > last or (cand[0, p] == last and cand[1, p] <= last_idx):
-            out[o] = cand[1, p]
-            o += 1
+        above += keys[p] > last
+    emit_top(keys, cand[1], c, last, k - above, out)
+
+
+@njit(cache=True)
+def _kth_largest(keys, c, k):
+    """The k-th largest of keys[:c], by branch-free bisection over the key range: about
+    log2(max - min) counting passes of c entries, vectorised."""
+    lo = keys[0]
+    hi = keys[0]
+    for p in range(c):
+        v = keys[p]
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+    while lo < hi:
+        mid = lo + (hi - lo + 1) // 2
+        count = 0
+        for p in range(c):
+            count += keys[p] >= mid
+        enough = count >= k
+        lo = mid if enough else lo
+        hi = hi if enough else mid - 1
+    return lo
 
 
 @njit(cache=True)

@@ -25,9 +25,12 @@ sparse backward wants (gathers walk memory forwards); meProp itself only needs t
 ``TopKSelector`` owns the work buffers of every shape it has seen and reuses them, so a call
 with ``out=`` allocates no array (as the papers' engine reuses its heap). Dispatch, by shape:
 
-- rows of n >= 2 m entries with m lanes (``lanes_for(k)``: 128 for k <= 21, else 6 k):
-  ``topk_filter`` (vectorised bound, then a few candidates);
-- otherwise (k > n / 12) the papers' bounded min-heap, ``topk_heap``;
+- every row goes to ``topk_filter`` (a vectorised lower bound on the k-th magnitude from
+  m lane maxima, then only the few entries above it), with m = ``lanes_for(k)`` (128 for
+  k <= 21, else 6 k rounded up to a multiple of 64) but at most n. The papers' bounded
+  min-heap (``topk_heap``) was slower on every shape measured (1.5x at k = 20, 8x at
+  k = 160 of 500, where each of its many root replacements sifts with unpredictable
+  branches), so it is kept as a kernel and a benchmark row, not dispatched to;
 - matrices: one thread below ``parallel_from`` entries in all (default ``PARALLEL_FROM``),
   otherwise rows split over the threads.
 
@@ -50,7 +53,6 @@ import numpy as np
 
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
 from mesimp_engine.kernels.topk_filter import topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
-from mesimp_engine.kernels.topk_heap import topk_heap_rows, topk_heap_rows_parallel, topk_heap_vector
 from mesimp_engine.kernels.topk_radix import RADIX_BITS, topk_radix_vector
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
@@ -73,8 +75,9 @@ _INT64 = np.dtype(np.int64)
 
 def lanes_for(k):
     """Lanes of the filter kernel for a given k: 6 k rounded up to a multiple of 64, at
-    least 128 (measured on 500-wide rows, k = 20: 64 lanes 0.88, 96 lanes 0.74, 128 lanes
-    0.70 us per row)."""
+    least 128 (the caller caps it at n). Measured per row: n = 500, k = 20: 64 lanes 0.88,
+    96 lanes 0.74, 128 lanes 0.70 us; k = 40: 192 lanes 0.92, 256 lanes 0.90, 500 lanes
+    1.24 us; n = 8192, k = 128: 512 lanes 8.9, 768 lanes 7.8, 8192 lanes 15.6 us."""
     return max(128, -(-6 * k // 64) * 64)
 
 
@@ -161,14 +164,11 @@ class TopKSelector:
         if not x.flags.c_contiguous:
             inner = self._make_plan(np.ascontiguousarray(x), k)
             return _Plan(_after_copy, inner, None, out_shape, inner.name + " (after a contiguous copy)")
-        m = lanes_for(k)
         if x.ndim == 2 and rows == 1:
             inner = self._make_plan(x[0], k)
             return _Plan(_first_row, inner, None, out_shape, inner.name)
+        m = min(lanes_for(k), n)
         if x.ndim == 1:
-            if 2 * m > n:
-                heap_key, heap_idx = np.zeros(k, key_dtype), np.zeros(k, np.int64)
-                return _Plan(topk_heap_vector, heap_key, heap_idx, out_shape, "topk_heap_vector")
             lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
             plan = _Plan(topk_filter_vector, lanes, cand, out_shape, "topk_filter_vector")
             if self._measuring(n):
@@ -178,21 +178,12 @@ class TopKSelector:
             return plan
         serial = parallel = None
         if rows * n < self.parallel_from or self._measuring(rows * n):
-            if 2 * m <= n:
-                lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
-                serial = _Plan(topk_filter_rows, lanes, cand, out_shape, "topk_filter_rows")
-            else:
-                heap_key, heap_idx = np.zeros(k, key_dtype), np.zeros(k, np.int64)
-                serial = _Plan(topk_heap_rows, heap_key, heap_idx, out_shape, "topk_heap_rows")
+            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+            serial = _Plan(topk_filter_rows, lanes, cand, out_shape, "topk_filter_rows")
         if rows * n >= self.parallel_from or self._measuring(rows * n):
-            if 2 * m <= n:
-                lanes = np.zeros((self.threads, 2, m), key_dtype)
-                cand = np.zeros((self.threads, 4, n), key_dtype)
-                parallel = _Plan(topk_filter_rows_parallel, lanes, cand, out_shape, "topk_filter_rows_parallel")
-            else:
-                heap_key = np.zeros((self.threads, k), key_dtype)
-                heap_idx = np.zeros((self.threads, k), np.int64)
-                parallel = _Plan(topk_heap_rows_parallel, heap_key, heap_idx, out_shape, "topk_heap_rows_parallel")
+            lanes = np.zeros((self.threads, 2, m), key_dtype)
+            cand = np.zeros((self.threads, 4, n), key_dtype)
+            parallel = _Plan(topk_filter_rows_parallel, lanes, cand, out_shape, "topk_filter_rows_parallel")
         if serial is not None and parallel is not None:
             return _fastest([serial, parallel], x, k)
         return serial or parallel

@@ -48,15 +48,15 @@ def _gaussian(shape, seed=0, dtype=np.float32):
 @pytest.mark.parametrize(
     "shape, k, kernel",
     [
-        ((50,), 3, "topk_heap_vector"),
+        ((50,), 3, "topk_filter_vector"),
         ((500,), 20, "topk_filter_vector"),
         ((1, 500), 20, "topk_filter_vector"),
         ((100, 500), 20, "topk_filter_rows"),
         ((300, 500), 20, "topk_filter_rows_parallel"),
-        ((30, 100), 40, "topk_heap_rows"),
-        ((3000, 100), 40, "topk_heap_rows_parallel"),
+        ((30, 100), 40, "topk_filter_rows"),
+        ((3000, 100), 40, "topk_filter_rows_parallel"),
         ((100_000,), 1000, "topk_filter_vector"),
-        ((3000,), 1000, "topk_heap_vector"),
+        ((3000,), 1000, "topk_filter_vector"),
         ((4, 6), 6, "trivial"),
     ],
 )
