@@ -76,7 +76,7 @@ def implementations(x, k):
         impls.append(("heap", lambda: topk_heap_vector(x, k, heap_key, heap_idx, out) or out))
         m = lanes_for(k)
         if 2 * m <= n:
-            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((2, n), key_dtype)
             impls.append(("filter", lambda: topk_filter_vector(x, k, lanes, cand, out) or out))
         if n >= 10_000:
             hist = np.zeros((threads + 1, 1 << RADIX_BITS), np.int64)
@@ -88,9 +88,9 @@ def implementations(x, k):
         heap_key, heap_idx = np.zeros((threads, k), key_dtype), np.zeros((threads, k), np.int64)
         impls.append(("heap (parallel rows)", lambda: topk_heap_rows_parallel(x, k, heap_key, heap_idx, out) or out))
         m = lanes_for(k)
-        lanes1, cand1 = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+        lanes1, cand1 = np.zeros((2, m), key_dtype), np.zeros((2, n), key_dtype)
         impls.append(("filter (1 thread)", lambda: topk_filter_rows(x, k, lanes1, cand1, out) or out))
-        lanes, cand = np.zeros((threads, 2, m), key_dtype), np.zeros((threads, 4, n), key_dtype)
+        lanes, cand = np.zeros((threads, 2, m), key_dtype), np.zeros((threads, 2, n), key_dtype)
         impls.append(("filter (parallel rows)", lambda: topk_filter_rows_parallel(x, k, lanes, cand, out) or out))
     impls.append((BASELINE, lambda: np.argpartition(np.abs(x), n - k, axis=-1)[..., n - k :]))
     impls.append(("numpy.argsort", lambda: np.argsort(np.abs(x), axis=-1)[..., n - k :]))

@@ -19,9 +19,9 @@ Per row x (n,), with m lanes (k <= m <= n; lane g holds the entries i = g (mod m
 
 Contract as in ``topk_heap``: for 1 <= k <= m <= n, ``out`` gets the indices of the k
 largest keys, ties to the lower index, in ascending index order. Buffers (caller's,
-reused): ``lanes`` (2, m) and ``cand`` (4, n) in the key dtype (int32 for float32, int64
+reused): ``lanes`` (2, m) and ``cand`` (2, n) in the key dtype (int32 for float32, int64
 for float64): lanes[0] lane maxima, lanes[1] selected lanes; cand[0] keys, cand[1]
-indices (cand[2:4] are spare).
+indices of the candidates.
 """
 
 from numba import njit, prange
@@ -164,7 +164,7 @@ def _filter_row(b, k, m, lanes, cand, out, hint):
 
 @njit(cache=True)
 def _filter_rows(bits, r0, r1, k, lanes, cand, out):
-    """Rows r0..r1-1 of bits (rows, n) into out; lanes (2, m), cand (4, n) of one thread.
+    """Rows r0..r1-1 of bits (rows, n) into out; lanes (2, m), cand (2, n) of one thread.
     With m == SMALL_LANES the lane loops get a constant trip count (unrolled, in registers)."""
     m = lanes.shape[1]
     bound = -1
@@ -229,7 +229,7 @@ def _kth_largest(keys, c, k):
 @njit(cache=True)
 def topk_filter_vector(x, k, lanes, cand, out):
     """Top-k of one vector. x (n,) float32/float64; 1 <= k <= m <= n; lanes (2, m) and
-    cand (4, n) in the key dtype; out (k,) int64."""
+    cand (2, n) in the key dtype; out (k,) int64."""
     _filter_rows(magnitude_bits(x).reshape(1, x.shape[0]), 0, 1, k, lanes, cand, out.reshape(1, k))
 
 
@@ -240,7 +240,7 @@ def topk_filter_vector_numpy(x, k, lanes, cand, out):
 
 @njit(cache=True)
 def topk_filter_rows(x, k, lanes, cand, out):
-    """Top-k of every row, one thread. x (rows, n); lanes (2, m), cand (4, n); out (rows, k)."""
+    """Top-k of every row, one thread. x (rows, n); lanes (2, m), cand (2, n); out (rows, k)."""
     _filter_rows(magnitude_bits(x), 0, x.shape[0], k, lanes, cand, out)
 
 
@@ -252,7 +252,7 @@ def topk_filter_rows_numpy(x, k, lanes, cand, out):
 @njit(cache=True, parallel=True)
 def topk_filter_rows_parallel(x, k, lanes, cand, out):
     """Top-k of every row, rows split into T = lanes.shape[0] contiguous blocks run in
-    parallel, block t using lanes[t] (2, m) and cand[t] (4, n). out (rows, k)."""
+    parallel, block t using lanes[t] (2, m) and cand[t] (2, n). out (rows, k)."""
     blocks = lanes.shape[0]
     rows = x.shape[0]
     bits = magnitude_bits(x)

@@ -169,7 +169,7 @@ class TopKSelector:
             return _Plan(_first_row, inner, None, out_shape, inner.name)
         m = min(lanes_for(k), n)
         if x.ndim == 1:
-            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((2, n), key_dtype)
             plan = _Plan(topk_filter_vector, lanes, cand, out_shape, "topk_filter_vector")
             if self._measuring(n):
                 hist = np.zeros((self.threads + 1, 1 << RADIX_BITS), np.int64)
@@ -178,11 +178,11 @@ class TopKSelector:
             return plan
         serial = parallel = None
         if rows * n < self.parallel_from or self._measuring(rows * n):
-            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((2, n), key_dtype)
             serial = _Plan(topk_filter_rows, lanes, cand, out_shape, "topk_filter_rows")
         if rows * n >= self.parallel_from or self._measuring(rows * n):
             lanes = np.zeros((self.threads, 2, m), key_dtype)
-            cand = np.zeros((self.threads, 4, n), key_dtype)
+            cand = np.zeros((self.threads, 2, n), key_dtype)
             parallel = _Plan(topk_filter_rows_parallel, lanes, cand, out_shape, "topk_filter_rows_parallel")
         if serial is not None and parallel is not None:
             return _fastest([serial, parallel], x, k)
