@@ -180,17 +180,20 @@ def _keep_best(cand, c, k, out):
     """out = the indices cand[1, :c] of the k best (key, -index) of cand[0, :c], in order."""
     if c - k <= DROP_UP_TO:
         keys = cand[0]
+        top = keys[0]
+        for p in range(c):
+            top = keys[p] if keys[p] > top else top
         for _ in range(c - k):
-            # drop the worst left (dropped ones are marked -1): the smallest key, the last
-            # one among equals; branch-free, as which entry is worst is unpredictable
-            worst_key = keys[0]
-            worst = 0
+            # drop the worst left (dropped ones are marked -1): the smallest key (a
+            # vectorised minimum), the last one among equals (a short backward scan)
+            lowest = top
             for p in range(c):
-                v = keys[p]
-                take = (v >= 0) & ((v <= worst_key) | (worst_key < 0))
-                worst_key = v if take else worst_key
-                worst = p if take else worst
-            keys[worst] = -1
+                v = keys[p] if keys[p] >= 0 else top
+                lowest = v if v < lowest else lowest
+            for p in range(c - 1, -1, -1):
+                if keys[p] == lowest:
+                    keys[p] = -1
+                    break
         o = 0
         for p in range(c):
             if keys[p] >= 0:
