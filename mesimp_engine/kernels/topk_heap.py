@@ -44,23 +44,6 @@ def heap_sift_down(heap_key, heap_idx, size, pos):
 
 
 @njit(cache=True)
-def heap_threshold(keys, idx, count, k, heap_key, heap_idx):
-    """The k-th best (key, index) of the first ``count`` >= k entries of (keys, idx), which
-    must be in ascending index order. Returns (key, index) of the heap's root."""
-    for j in range(k):
-        heap_key[j] = keys[j]
-        heap_idx[j] = idx[j]
-    for pos in range(k // 2 - 1, -1, -1):
-        heap_sift_down(heap_key, heap_idx, k, pos)
-    for j in range(k, count):
-        if keys[j] > heap_key[0]:
-            heap_key[0] = keys[j]
-            heap_idx[0] = idx[j]
-            heap_sift_down(heap_key, heap_idx, k, 0)
-    return heap_key[0], heap_idx[0]
-
-
-@njit(cache=True)
 def _heap_row(x, k, heap_key, heap_idx, out):
     """The heap selector on one row x (n,); heap_key/heap_idx (>= k,); out (k,)."""
     b = magnitude_bits(x)

@@ -9,7 +9,7 @@ parallel, then radix-select among the few survivors.
    result never depends on the sample, only the speed does.
 3. Radix select on the survivors (moved into one run): histograms of successive 12-bit
    digits, from the top, find the exact k-th largest key K and how many entries equal to
-   K are needed (``kth_largest_key``, also used by ``topk_filter``).
+   K are needed (``kth_largest_key``).
 4. One pass over the survivors in index order emits every key > K and the first entries
    == K: ties to the lower index, ascending index order (``emit_top``).
 
