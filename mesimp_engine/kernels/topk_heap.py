@@ -10,6 +10,10 @@ Contract of every kernel here (see ``topk_reference``): for 1 <= k <= n, ``out``
 indices of the k largest ``magnitude_key`` values, ties to the lower index, in ascending
 index order. The heap leaves its k entries in heap order, so a last pass over the data
 emits, in index order, every entry at least as good as the root: exactly the k kept.
+
+``sparsity.topk`` does not dispatch here: each root replacement sifts through log k levels
+of unpredictable branches, and ``topk_filter`` was faster on every shape measured. The heap
+stays as the papers' design, a benchmark row, and a second implementation the tests check.
 """
 
 from numba import njit, prange
