@@ -104,13 +104,7 @@ def trim_linear_units_(layer, consumer, keep, record=None, column_offset=0):
     Returns the kept indices (into the old units).
     """
     n = layer.weight.shape[0]
-    index = as_index(keep, n)
-    _check_not_empty(index, "unit")
-    weight = _consumer_weight(consumer)
-    if weight is not None and weight.shape[1] < column_offset + n:
-        raise ValueError(f"consumer {weight.name} has {weight.shape[1]} columns, "
-                         f"fewer than offset {column_offset} + {n} units")
-    _check_record(record, n)
+    index, weight = _checked_trim(keep, n, consumer, column_offset, record, "unit")
     slice_parameter_(layer.weight, 0, index)
     if layer.bias is not None:
         slice_parameter_(layer.bias, 0, index)
@@ -132,13 +126,7 @@ def trim_lstm_cells_(lstm_or_cell, consumer, column_offset, keep, record=None):
     """
     cell = getattr(lstm_or_cell, "cell", lstm_or_cell)
     H = cell.hidden_size
-    index = as_index(keep, H)
-    _check_not_empty(index, "cell")
-    weight = _consumer_weight(consumer)
-    if weight is not None and weight.shape[1] < column_offset + H:
-        raise ValueError(f"consumer {weight.name} has {weight.shape[1]} columns, "
-                         f"fewer than offset {column_offset} + {H} cells")
-    _check_record(record, H)
+    index, weight = _checked_trim(keep, H, consumer, column_offset, record, "cell")
     rows = np.concatenate([gate * H + index for gate in range(GATES)])
     slice_parameter_(cell.weight_ih, 0, rows)
     slice_parameter_(cell.weight_hh, 0, rows)
@@ -149,6 +137,19 @@ def trim_lstm_cells_(lstm_or_cell, consumer, column_offset, keep, record=None):
     if record is not None:
         record.trim_(index)
     return index
+
+
+def _checked_trim(keep, n, consumer, column_offset, record, what):
+    """The kept indices of n units and the consumer's weight, after checking that at least
+    one unit stays, that the consumer has the units' columns and the record their count."""
+    index = as_index(keep, n)
+    _check_not_empty(index, what)
+    weight = _consumer_weight(consumer)
+    if weight is not None and weight.shape[1] < column_offset + n:
+        raise ValueError(f"consumer {weight.name} has {weight.shape[1]} columns, "
+                         f"fewer than offset {column_offset} + {n} {what}s")
+    _check_record(record, n)
+    return index, weight
 
 
 def _check_not_empty(index, what):
