@@ -7,7 +7,7 @@ from mesimp_engine.train.settings import METHODS, OPTIMIZERS, TASKS, TrainSettin
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("train", help="train a model (dense, meProp, unified, random-k)",
+    p = subparsers.add_parser("train", help="train a model (dense, meProp, unified, random-k, meSimp, meAct)",
                               description="Train a model of the papers on real data; writes results.json and a "
                                           "checkpoint under --out.")
     p.add_argument("--task", choices=TASKS, default="mnist")
