@@ -109,41 +109,54 @@ def invert_selection_numpy(idx, dy, rank, ptr, examples, values):
 # the fused products
 
 
+def _by_example(x, W, dy, idx, rank, c0, c1, need_dx, dx, dW_rows):
+    """Columns [c0, c1) of the products, pairs visited example by example."""
+    # unsigned column indices: Numba then skips the negative-index fix-up and the loops vectorise
+    u0, u1 = np.uint64(c0), np.uint64(c1)
+    for r in range(dW_rows.shape[0]):
+        dWr = dW_rows[r]
+        for i in range(u0, u1):
+            dWr[i] = 0
+    for b in range(x.shape[0]):
+        xb = x[b]
+        dxb = dx[b] if need_dx else xb
+        if need_dx:
+            for i in range(u0, u1):
+                dxb[i] = 0
+        for t in range(idx.shape[1]):
+            j = idx[b, t]
+            v = dy[b, j]
+            # dW[j] += dy[b, j] * x[b]
+            dWj = dW_rows[rank[j]]
+            for i in range(u0, u1):
+                dWj[i] += v * xb[i]
+            if need_dx:
+                # dx[b] += dy[b, j] * W[j]
+                Wj = W[j]
+                for i in range(u0, u1):
+                    dxb[i] += v * Wj[i]
+
+
+_by_example_serial = njit(cache=True, fastmath=True)(_by_example)
+
+
 @njit(cache=True, parallel=True, fastmath=True)
 def backward_by_example(x, W, dy, idx, rank, chunk, need_dx, dx, dW_rows):
     """Fused meProp products, pairs visited example by example.
 
-    x (B, n_in), W (n_out, n_in), dy (B, n_out), idx (B, k) int64 with k >= 1, rank (n_out,)
-    from ``selected_rows``; chunk: columns of n_in per task. Outputs (any initial content):
-    dW_rows (n_rows, n_in) and, when need_dx, dx (B, n_in) (otherwise dx is not touched and
-    may be any array of the dtype, e.g. of shape (0, 0)).
+    x (B, n_in), W (n_out, n_in), dy (B, n_out), idx (B, k) int64, rank (n_out,) from
+    ``selected_rows``; all C-contiguous. chunk: columns of n_in per task (chunk >= n_in runs
+    serially, without the thread pool). Outputs (any initial content): dW_rows (n_rows, n_in)
+    and, when need_dx, dx (B, n_in) (otherwise dx is not touched and may be any array of the
+    dtype, e.g. of shape (0, 0)).
     """
-    B, n_in = x.shape
-    k = idx.shape[1]
+    n_in = x.shape[1]
+    if chunk >= n_in:
+        _by_example_serial(x, W, dy, idx, rank, 0, n_in, need_dx, dx, dW_rows)
+        return
     n_chunks = (n_in + chunk - 1) // chunk
     for c in prange(n_chunks):
-        c0 = c * chunk
-        c1 = min(c0 + chunk, n_in)
-        # 1-D row views keep the inner loops contiguous, so they vectorise
-        for r in range(dW_rows.shape[0]):
-            dW_rows[r, c0:c1] = 0
-        for b in range(B):
-            xb = x[b, c0:c1]
-            if need_dx:
-                dxb = dx[b, c0:c1]
-                dxb[:] = 0
-            for t in range(k):
-                j = idx[b, t]
-                v = dy[b, j]
-                # dW[j] += dy[b, j] * x[b]
-                dWj = dW_rows[rank[j], c0:c1]
-                for i in range(xb.shape[0]):
-                    dWj[i] += v * xb[i]
-                if need_dx:
-                    # dx[b] += dy[b, j] * W[j]
-                    Wj = W[j, c0:c1]
-                    for i in range(xb.shape[0]):
-                        dxb[i] += v * Wj[i]
+        _by_example_serial(x, W, dy, idx, rank, c * chunk, min(c * chunk + chunk, n_in), need_dx, dx, dW_rows)
 
 
 def backward_by_example_numpy(x, W, dy, idx, rank, chunk, need_dx, dx, dW_rows):
@@ -156,39 +169,52 @@ def backward_by_example_numpy(x, W, dy, idx, rank, chunk, need_dx, dx, dW_rows):
         dx[:] = np.einsum("bt,bti->bi", v, W[idx])
 
 
+def _by_unit(x, W, rows, ptr, examples, values, c0, c1, need_dx, dx, dW_rows):
+    """Columns [c0, c1) of the products, pairs visited unit by unit."""
+    u0, u1 = np.uint64(c0), np.uint64(c1)
+    if need_dx:
+        for b in range(x.shape[0]):
+            dxb = dx[b]
+            for i in range(u0, u1):
+                dxb[i] = 0
+    for r in range(dW_rows.shape[0]):
+        Wj = W[rows[r]]
+        dWj = dW_rows[r]
+        for i in range(u0, u1):
+            dWj[i] = 0
+        for p in range(ptr[r], ptr[r + 1]):
+            b = examples[p]
+            v = values[p]
+            # dW[j] += dy[b, j] * x[b]
+            xb = x[b]
+            for i in range(u0, u1):
+                dWj[i] += v * xb[i]
+            if need_dx:
+                # dx[b] += dy[b, j] * W[j]
+                dxb = dx[b]
+                for i in range(u0, u1):
+                    dxb[i] += v * Wj[i]
+
+
+_by_unit_serial = njit(cache=True, fastmath=True)(_by_unit)
+
+
 @njit(cache=True, parallel=True, fastmath=True)
 def backward_by_unit(x, W, rows, ptr, examples, values, chunk, need_dx, dx, dW_rows):
     """Fused meProp products, pairs visited unit by unit through the inverted index.
 
     x (B, n_in), W (n_out, n_in); rows (n_rows,) int64 from ``selected_rows``; ptr, examples,
-    values from ``invert_selection``; chunk: columns of n_in per task. Outputs (any initial
-    content): dW_rows (n_rows, n_in) and, when need_dx, dx (B, n_in) (otherwise not touched).
+    values from ``invert_selection``; all C-contiguous. chunk: columns of n_in per task
+    (chunk >= n_in runs serially). Outputs (any initial content): dW_rows (n_rows, n_in) and,
+    when need_dx, dx (B, n_in) (otherwise not touched).
     """
-    B, n_in = x.shape
-    n_rows = dW_rows.shape[0]
+    n_in = x.shape[1]
+    if chunk >= n_in:
+        _by_unit_serial(x, W, rows, ptr, examples, values, 0, n_in, need_dx, dx, dW_rows)
+        return
     n_chunks = (n_in + chunk - 1) // chunk
     for c in prange(n_chunks):
-        c0 = c * chunk
-        c1 = min(c0 + chunk, n_in)
-        if need_dx:
-            for b in range(B):
-                dx[b, c0:c1] = 0
-        for r in range(n_rows):
-            Wj = W[rows[r], c0:c1]
-            dWj = dW_rows[r, c0:c1]
-            dWj[:] = 0
-            for p in range(ptr[r], ptr[r + 1]):
-                b = examples[p]
-                v = values[p]
-                # dW[j] += dy[b, j] * x[b]
-                xb = x[b, c0:c1]
-                for i in range(xb.shape[0]):
-                    dWj[i] += v * xb[i]
-                if need_dx:
-                    # dx[b] += dy[b, j] * W[j]
-                    dxb = dx[b, c0:c1]
-                    for i in range(xb.shape[0]):
-                        dxb[i] += v * Wj[i]
+        _by_unit_serial(x, W, rows, ptr, examples, values, c * chunk, min(c * chunk + chunk, n_in), need_dx, dx, dW_rows)
 
 
 def backward_by_unit_numpy(x, W, rows, ptr, examples, values, chunk, need_dx, dx, dW_rows):

@@ -1,0 +1,123 @@
+"""``mesimp-engine bench backprop``: backward of one linear layer y = x W^T + b.
+
+Implementations (selection included in the meProp times, dx included since a hidden layer needs
+it, db in all):
+
+- ``dense``: NumPy BLAS, ``dy.T @ x`` and ``dy @ W`` on contiguous arrays, db = dy.sum(0);
+- ``per_example``: meProp, top-k of |dy| per example, then the fused sparse kernels;
+- ``unified``: meProp, one top-k of the column sums of |dy| for the batch, gathers + BLAS.
+
+Every implementation writes dx and dW into the same preallocated buffers (``out=`` for dense),
+as a training loop would reuse them. Each is validated against a NumPy reference (the dense
+products of dy with the unselected entries zeroed) on sampled rows before it is timed.
+Cases: the parser's shape, the MNIST shape and the papers' Table 7 sweep (GPU ratios beside).
+"""
+
+import numpy as np
+
+from mesimp_engine.bench.harness import document, time_call
+from mesimp_engine.sparsity import meprop
+
+# Table 7 of the meProp paper: dense / unified backprop time of a 1,024 x 8,192 -> 8,192 product (GPU)
+PAPER_TABLE7 = {8: 36.8, 16: 33.6, 32: 27.5, 64: 21.4, 128: 14.5, 256: 8.0, 512: 4.4}
+
+
+def cases(quick):
+    """(B, n_in, n_out, k, repeats) for each case; repeats None means the default."""
+    if quick:
+        return [(2000, 600, 125, 20, None), (10, 784, 500, 20, None), (256, 1024, 1024, 8, None), (256, 1024, 1024, 64, None)]
+    table7 = [(1024, 8192, 8192, k, 3) for k in PAPER_TABLE7]
+    return [(10000, 2400, 500, 20, None), (10, 784, 500, 20, None)] + table7
+
+
+def case_name(B, n_in, n_out, k):
+    return f"{B}x{n_in}->{n_out} k={k}"
+
+
+def implementations(x, W, dy, k, dx_out, dW_out):
+    """name -> zero-argument callable returning (dx, rows or None, dW, db)."""
+
+    def dense():
+        dx, dW, db = meprop.backward_dense(x, W, dy, dx_out=dx_out, dW_out=dW_out)
+        return dx, None, dW, db
+
+    def per_example():
+        idx = meprop.select_per_example(dy, k)
+        return meprop.backward_per_example(x, W, dy, idx, dx_out=dx_out, dW_out=dW_out)
+
+    def unified():
+        db = np.empty(dy.shape[1], dtype=dy.dtype)
+        cols = meprop.select_unified(dy, k, db_out=db)
+        return meprop.backward_unified(x, W, dy, cols, db=db, dx_out=dx_out, dW_out=dW_out)
+
+    return {"dense": dense, "per_example": per_example, "unified": unified}
+
+
+def reference_masks(dy, k):
+    """The kept entries of dy for each implementation, from a stable sort (ties to the lower index)."""
+    B, n_out = dy.shape
+    keep = {"dense": np.ones(dy.shape, dtype=bool)}
+    per = np.zeros(dy.shape, dtype=bool)
+    np.put_along_axis(per, np.argsort(-np.abs(dy), axis=1, kind="stable")[:, :k], True, axis=1)
+    keep["per_example"] = per
+    uni = np.zeros(dy.shape, dtype=bool)
+    uni[:, np.argsort(-np.abs(dy).sum(axis=0, dtype=np.float64), kind="stable")[:k]] = True
+    keep["unified"] = uni
+    return keep
+
+
+def validate(name, result, x, W, dy, keep, rng):
+    """Compare sampled rows of dx and dW with the dense products of the masked dy."""
+    dx, rows, dW, db = result
+    masked = np.where(keep, dy, 0).astype(np.float64)
+    expected_rows = np.flatnonzero(keep.any(axis=0))
+    if rows is not None:
+        if not np.array_equal(rows, expected_rows):
+            raise AssertionError(f"{name}: wrong set of updated rows")
+    else:
+        dW = dW[expected_rows]
+    ex = rng.choice(x.shape[0], size=min(64, x.shape[0]), replace=False)
+    units = rng.choice(expected_rows.size, size=min(64, expected_rows.size), replace=False)
+    checks = [
+        ("dx", dx[ex], masked[ex] @ W),
+        ("dW", dW[units], masked[:, expected_rows[units]].T @ x),
+        ("db", db, dy.sum(axis=0, dtype=np.float64)),
+    ]
+    for what, got, want in checks:
+        scale = np.abs(want).max() + 1e-30
+        err = np.abs(got - want).max() / scale
+        if err > 1e-4:
+            raise AssertionError(f"{name}: {what} differs from the NumPy reference (rel. err {err:.2e})")
+
+
+def run(args):
+    quick = getattr(args, "quick", False)
+    rng = np.random.default_rng(0)
+    results, notes = [], []
+    for B, n_in, n_out, k, case_repeats in cases(quick):
+        case = case_name(B, n_in, n_out, k)
+        x = rng.standard_normal((B, n_in), dtype=np.float32)
+        W = (rng.standard_normal((n_out, n_in), dtype=np.float32) * np.float32(0.05))
+        dy = rng.standard_normal((B, n_out), dtype=np.float32)
+        dx_out = np.empty((B, n_in), dtype=np.float32)
+        dW_out = np.empty((n_out, n_in), dtype=np.float32)
+        keep = reference_masks(dy, k)
+        impls = implementations(x, W, dy, k, dx_out, dW_out)
+        times = {}
+        for name, fn in impls.items():
+            validate(name, fn(), x, W, dy, keep[name], rng)
+            repeats = args.repeats or (2 if quick else case_repeats or 7)
+            timing = time_call(fn, repeats=repeats, warmup=1, min_time=0.05)
+            times[name] = timing["median_s"]
+            row = {"case": case, "impl": name, **timing, "B": B, "n_in": n_in, "n_out": n_out, "k": k}
+            if name == "dense":
+                row["baseline"] = True
+            if name == "unified" and B == 1024 and k in PAPER_TABLE7 and not quick:
+                row["paper_speedup_gpu"] = PAPER_TABLE7[k]
+            results.append(row)
+        line = f"{case}: dense/per_example {times['dense'] / times['per_example']:.1f}x, dense/unified {times['dense'] / times['unified']:.1f}x"
+        if B == 1024 and k in PAPER_TABLE7 and not quick:
+            line += f" (paper, GPU: {PAPER_TABLE7[k]}x)"
+        notes.append(line)
+    notes.append("dense = NumPy BLAS dy.T @ x, dy @ W; all write into preallocated dx/dW buffers; selection and db included")
+    return document("backprop", results, notes=notes)
