@@ -26,8 +26,10 @@ import numpy as np
 
 from mesimp_engine.kernels import sparse_linear as kernels
 
-# Bytes of the operand kept in cache per column chunk; about half of a core's L2.
-_CACHE_BYTES = 1 << 20
+# Columns of n_in per thread task (a task's slice of W, 500 x 256 float32, stays in L2) and the
+# work (multiply-adds) below which the kernels run serially.
+_COLUMN_CHUNK = 256
+_SERIAL_WORK = 1 << 20
 
 
 def topk_rows(a, k, out=None):
@@ -120,7 +122,7 @@ def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
     ``dx_out`` (B, n_in) and ``dW_out`` (>= n_rows, n_in), C-contiguous of x's dtype, are
     optional preallocated outputs (dW_rows is then a view of the first n_rows rows of dW_out).
     """
-    B, n_in = x.shape
+    n_in = x.shape[1]
     n_out = W.shape[0]
     rows = np.empty(n_out, dtype=np.int64)
     rank = np.empty(n_out, dtype=np.int64)
@@ -128,18 +130,12 @@ def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
     rows = rows[:n_rows]
     dW_rows = np.empty((n_rows, n_in), dtype=x.dtype) if dW_out is None else dW_out[:n_rows]
     dx = _dx_buffer(x, need_dx, dx_out)
-    if n_out <= B:
-        # few units: their W and dW columns stay in cache while the examples stream
-        chunk = _chunk(n_out, n_in, x.itemsize)
-        kernels.backward_by_example(x, W, dy, idx, rank, chunk, need_dx, dx, dW_rows)
-    else:
-        # many units: the examples' x and dx columns stay in cache while W streams
-        ptr = np.empty(n_rows + 1, dtype=np.int64)
-        examples = np.empty(idx.size, dtype=np.int64)
-        values = np.empty(idx.size, dtype=dy.dtype)
-        kernels.invert_selection(idx, dy, rank, ptr, examples, values)
-        chunk = _chunk(B, n_in, x.itemsize)
-        kernels.backward_by_unit(x, W, rows, ptr, examples, values, chunk, need_dx, dx, dW_rows)
+    ptr = np.empty(n_rows + 1, dtype=np.int64)
+    examples = np.empty(idx.size, dtype=np.int64)
+    values = np.empty(idx.size, dtype=dy.dtype)
+    kernels.invert_selection(idx, dy, rank, ptr, examples, values)
+    chunk = _chunk(idx.size, n_in)
+    kernels.sparse_backward(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows)
     return (dx if need_dx else None), rows, dW_rows, dy.sum(axis=0)
 
 
@@ -166,8 +162,9 @@ def _dx_buffer(x, need_dx, dx_out):
     return np.empty_like(x) if dx_out is None else dx_out
 
 
-def _chunk(n_cached_rows, n_in, itemsize):
-    """Columns per task so that two (n_cached_rows, chunk) blocks fit in _CACHE_BYTES."""
-    chunk = _CACHE_BYTES // (2 * itemsize * max(n_cached_rows, 1))
-    chunk = max(64, min(512, chunk - chunk % 16))
-    return min(chunk, n_in)
+def _chunk(n_pairs, n_in):
+    """Columns per thread task: serial below about a million multiply-adds (the thread pool's
+    wake-up costs more), else _COLUMN_CHUNK columns."""
+    if n_pairs * n_in < _SERIAL_WORK:
+        return n_in
+    return min(_COLUMN_CHUNK, n_in)
