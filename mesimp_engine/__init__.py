@@ -7,3 +7,5 @@ Layers of the package (dependencies point one way):
 """
 
 __version__ = "0.1.0"
+
+from mesimp_engine.sparsity.topk import topk  # noqa: E402  (the public top-k entry point)

@@ -1,0 +1,189 @@
+"""``mesimp-engine bench topk``: top-k by magnitude, ours against NumPy, heapq, PyTorch and
+the floor of one read pass, on the shapes meProp meets (float32, Gaussian data, seed 0).
+
+Implementations (each validated against ``topk_reference`` on the case's data first: ours
+exactly, the others by the multiset of selected magnitudes, since they order and break ties
+differently):
+
+- ``mesimp_engine.topk``: the public entry point, wrapper, validation and output allocation
+  included; ``mesimp_engine.topk(out=)`` with a reused output;
+- the kernels called directly with their buffers: ``heap`` (the papers' bounded min-heap),
+  ``filter`` (threshold then candidates), ``radix`` (sampled bound, parallel filter, radix
+  select), where the shape suits them;
+- ``numpy.argpartition`` (the baseline): ``argpartition(abs(x), n - k, axis=-1)[..., n-k:]``;
+  ``numpy.argsort`` likewise; ``heapq.nlargest`` over each row's |x| as a list (rows * n <=
+  100,000 only); ``torch.topk(abs(x), k)`` when torch imports;
+- the floor: the largest magnitude key over all the data, one read pass by the Numba
+  kernel of ``kernels.max_magnitude``, on one thread (``floor (1 thread)``) and split over
+  all threads (``floor (N threads)``).
+
+Timing: implementations are timed in turns (round robin: every repeat times each
+implementation once), so that a noisy neighbour hits all of them alike; warm-up calls are
+excluded; each sample loops a call for at least ``MIN_TIME`` seconds; the median over
+repeats is reported.
+"""
+
+import heapq
+
+import numba
+import numpy as np
+
+import mesimp_engine
+from mesimp_engine.bench.harness import document, time_call
+from mesimp_engine.kernels.magnitude_key import KEY_DTYPES, magnitude_keys_numpy
+from mesimp_engine.kernels.max_magnitude import max_magnitude_key, max_magnitude_key_chunks
+from mesimp_engine.kernels.topk_filter import topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
+from mesimp_engine.kernels.topk_heap import topk_heap_rows_parallel, topk_heap_vector
+from mesimp_engine.kernels.topk_radix import RADIX_BITS, topk_radix_vector
+from mesimp_engine.sparsity.topk import lanes_for, topk_reference
+
+CASES = [((1, 500), 20), ((100, 500), 20), ((10_000, 500), 20), ((1, 1_000_000), 10_000)]
+QUICK_CASES = [((1, 500), 20), ((100, 500), 20), ((1000, 500), 20), ((1, 100_000), 1000)]
+TARGETS = {
+    "1x500 k=20": 4.0,
+    "100x500 k=20": 6.0,
+    "10000x500 k=20": 5.0,
+    "1x1000000 k=10000": 2.5,
+}
+FLOOR_TARGET_CASE = "10000x500 k=20"
+FLOOR_TARGET = 3.0
+MIN_TIME = 0.02
+OURS = "mesimp_engine.topk"
+BASELINE = "numpy.argpartition"
+
+
+def add_arguments(parser):
+    parser.add_argument("--seed", type=int, default=0, help="seed of the Gaussian data")
+
+
+def case_name(rows, n, k):
+    return f"{rows}x{n} k={k}"
+
+
+def implementations(x, k):
+    """(name, callable) pairs for one case; x is (n,) for one row, else (rows, n)."""
+    n = x.shape[-1]
+    rows = 1 if x.ndim == 1 else x.shape[0]
+    key_dtype = KEY_DTYPES[x.dtype]
+    threads = numba.get_num_threads()
+    out = np.empty(x.shape[:-1] + (k,), np.int64)
+    impls = [
+        (OURS, lambda: mesimp_engine.topk(x, k)),
+        (OURS + "(out=)", lambda: mesimp_engine.topk(x, k, out=out)),
+    ]
+    if x.ndim == 1:
+        heap_key, heap_idx = np.zeros(k, key_dtype), np.zeros(k, np.int64)
+        impls.append(("heap", lambda: topk_heap_vector(x, k, heap_key, heap_idx, out) or out))
+        m = lanes_for(k)
+        if 2 * m <= n:
+            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+            impls.append(("filter", lambda: topk_filter_vector(x, k, lanes, cand, out) or out))
+        if n >= 10_000:
+            hist = np.zeros((threads + 1, 1 << RADIX_BITS), np.int64)
+            cand2 = np.zeros((2, n), key_dtype)
+            impls.append(("radix", lambda: topk_radix_vector(x, k, hist, cand2, out) or out))
+    else:
+        heap_key, heap_idx = np.zeros((threads, k), key_dtype), np.zeros((threads, k), np.int64)
+        impls.append(("heap (parallel rows)", lambda: topk_heap_rows_parallel(x, k, heap_key, heap_idx, out) or out))
+        m = lanes_for(k)
+        lanes1, cand1 = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+        impls.append(("filter (1 thread)", lambda: topk_filter_rows(x, k, lanes1, cand1, out) or out))
+        lanes, cand = np.zeros((threads, 2, m), key_dtype), np.zeros((threads, 4, n), key_dtype)
+        impls.append(("filter (parallel rows)", lambda: topk_filter_rows_parallel(x, k, lanes, cand, out) or out))
+    impls.append((BASELINE, lambda: np.argpartition(np.abs(x), n - k, axis=-1)[..., n - k :]))
+    impls.append(("numpy.argsort", lambda: np.argsort(np.abs(x), axis=-1)[..., n - k :]))
+    if rows * n <= 100_000:
+        lists = [row.tolist() for row in np.abs(x.reshape(rows, n))]
+        impls.append(("heapq.nlargest", lambda: [heapq.nlargest(k, range(n), key=row.__getitem__) for row in lists]))
+    try:
+        import torch
+
+        xt = torch.from_numpy(x)
+        impls.append(("torch.topk", lambda: torch.topk(xt.abs(), k, dim=-1).indices))
+    except ImportError:
+        pass
+    flat = x.reshape(-1)
+    partial = np.zeros(threads, key_dtype)
+    impls.append(("floor (1 thread)", lambda: max_magnitude_key(flat)))
+    impls.append((f"floor ({threads} threads)", lambda: max_magnitude_key_chunks(flat, partial) or partial))
+    return impls
+
+
+def validate(name, result, x, k, expected):
+    """Ours must equal the reference exactly; the others must pick the same magnitudes."""
+    if name.startswith("floor"):
+        if np.max(magnitude_keys_numpy(x)) != np.max(result):
+            raise AssertionError(f"{name}: wrong maximum")
+        return
+    if hasattr(result, "numpy"):
+        result = result.numpy()
+    result = np.asarray(result).reshape(expected.shape)
+    if name.startswith(OURS) or name in ("heap", "filter", "radix") or "(" in name:
+        if not np.array_equal(result, expected):
+            raise AssertionError(f"{name}: differs from topk_reference")
+        return
+    rows = x.reshape(expected.shape[0], -1)
+    keys = magnitude_keys_numpy(rows)
+    got = np.sort(np.take_along_axis(keys, result, axis=1), axis=1)
+    want = np.sort(np.take_along_axis(keys, expected, axis=1), axis=1)
+    if not np.array_equal(got, want):
+        raise AssertionError(f"{name}: selects different magnitudes than topk_reference")
+
+
+def run(args):
+    cases = QUICK_CASES if args.quick else CASES
+    repeats = args.repeats or (3 if args.quick else 9)
+    rng = np.random.default_rng(getattr(args, "seed", 0))
+    results = []
+    notes = [
+        "data: float32 standard normal; 1-row cases as a 1-D vector; times per call, median of "
+        f"{repeats} round-robin repeats, warm-up excluded",
+        "floor: one read pass computing the largest |x| key (kernels.max_magnitude)",
+    ]
+    for (rows, n), k in cases:
+        x = rng.standard_normal((rows, n)).astype(np.float32)
+        if rows == 1:
+            x = x[0]
+        case = case_name(rows, n, k)
+        expected = topk_reference(x, k).reshape(rows, k)
+        impls = implementations(x, k)
+        for name, fn in impls:
+            validate(name, fn(), x, k, expected)
+        samples = {name: [] for name, _ in impls}
+        inner = {}
+        for rep in range(repeats):
+            for name, fn in impls:
+                timing = time_call(fn, repeats=1, warmup=1 if rep == 0 else 0, min_time=MIN_TIME)
+                samples[name].append(timing["median_s"])
+                inner[name] = timing["inner"]
+        for name, _ in impls:
+            times = sorted(samples[name])
+            row = {
+                "case": case,
+                "impl": name,
+                "median_s": float(np.median(times)),
+                "best_s": times[0],
+                "repeats": repeats,
+                "inner": inner[name],
+            }
+            if name == BASELINE:
+                row["baseline"] = True
+            if name == OURS:
+                row["kernel"] = mesimp_engine.sparsity.topk._DEFAULT_SELECTOR.last_kernel
+            results.append(row)
+        notes.extend(_ratio_notes(results, case))
+    return document("topk", results, notes=notes)
+
+
+def _ratio_notes(results, case):
+    times = {r["impl"]: r["median_s"] for r in results if r["case"] == case}
+    ours = times[OURS]
+    lines = [f"{case}: {BASELINE} / ours = {times[BASELINE] / ours:.2f}x"
+             + (f" (target >= {TARGETS[case]}x)" if case in TARGETS else "")]
+    for name, t in times.items():
+        if name.startswith("floor"):
+            target = f" (target <= {FLOOR_TARGET}x)" if case == FLOOR_TARGET_CASE else ""
+            lines.append(f"{case}: ours / {name} = {ours / t:.2f}x{target}")
+    if "torch.topk" in times:
+        lines.append(f"{case}: torch.topk / ours = {times['torch.topk'] / ours:.2f}x")
+    return lines

@@ -1,0 +1,249 @@
+"""Top-k selection by magnitude, the selector meProp calls once per mini-batch.
+
+The contract (every implementation follows it: ``topk_reference`` here, the NumPy twins and
+the Numba kernels in ``mesimp_engine.kernels``; the tests check them against each other)::
+
+    topk(x, k) -> idx
+    x    1-D (n,) or 2-D (rows, n) float32 or float64 array (native byte order)
+    idx  int64, shape (k,) or (rows, k): in each row, the indices of the k entries of largest
+         |x|, ties broken towards the lower index, listed in ascending index order.
+
+- Magnitude: |x|, so -0.0 equals 0.0 and -inf equals inf.
+- NaN counts as larger than every number, inf included; NaNs tie among themselves (lower
+  index first). A row of NaNs is therefore selected like a row of equal values.
+- k == 0 returns an empty (0,) / (rows, 0) result; k == n returns every index 0..n-1;
+  k < 0 or k > n raises ValueError naming k and n; a non-integer k raises TypeError.
+- Other dtypes (integers, float16, byte-swapped) raise TypeError; other ranks ValueError.
+- A non-contiguous x (a transposed or strided view) is accepted and gives the same result:
+  it is first copied to a C-contiguous array, the one case where a call with ``out=``
+  allocates. ``out``, when given, must be a C-contiguous int64 array of the result's shape
+  (else ValueError); it is filled and returned.
+
+Ascending index order is what the threshold-based kernels produce for free, and what a
+sparse backward wants (gathers walk memory forwards); meProp itself only needs the set.
+
+``TopKSelector`` owns the work buffers of every shape it has seen and reuses them, so a call
+with ``out=`` allocates no array (as the papers' engine reuses its heap). Dispatch, by shape:
+
+- rows of n >= 2 m entries with m lanes (``lanes_for(k)``: 128 for k <= 21, else 6 k):
+  ``topk_filter`` (vectorised bound, then a few candidates), one thread for up to
+  ``parallel_from`` entries in all (default ``PARALLEL_FROM``), otherwise rows split over
+  the threads;
+- otherwise (k > n / 12) the papers' bounded min-heap, ``topk_heap``.
+
+For large inputs (``MEASURE_FROM`` entries) the choice between one thread and all of them,
+and for one long vector between ``topk_filter`` and the parallel ``topk_radix`` (sampled
+bound, parallel filter, radix select), is made by timing both on the first call of the
+shape (see ``TopKSelector``): on a 2-core machine shared with other work, a parallel
+region can wait milliseconds for its second thread.
+
+The selector is not thread-safe (its buffers are shared between calls); use one per thread.
+"""
+
+import operator
+import statistics
+import time
+
+import numba
+import numpy as np
+
+from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
+from mesimp_engine.kernels.topk_filter import topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
+from mesimp_engine.kernels.topk_heap import topk_heap_rows_parallel, topk_heap_vector
+from mesimp_engine.kernels.topk_radix import RADIX_BITS, topk_radix_vector
+from mesimp_engine.kernels.topk_reference import topk_rows_numpy
+
+PARALLEL_FROM = 2_000_000
+"""Entries (rows * n) from which rows are split over the threads. Below it a parallel
+region's start-up (and, on a busy machine, waiting for a second core) costs more than the
+work it shares."""
+
+MEASURE_FROM = 200_000
+"""Entries from which a new shape's plan is chosen by timing the candidate kernels on the
+call's own data (``measure=True``): one thread or all, filter or radix."""
+
+MEASURE_REPEATS = 5
+
+MAX_PLANS = 64
+"""Shapes remembered per selector; beyond it the oldest plans (and buffers) are dropped."""
+
+_INT64 = np.dtype(np.int64)
+
+
+def lanes_for(k):
+    """Lanes of the filter kernel for a given k: 6 k rounded up to a multiple of 64, at
+    least 128 (measured on 500-wide rows, k = 20: 64 lanes 0.88, 96 lanes 0.74, 128 lanes
+    0.70 us per row)."""
+    return max(128, -(-6 * k // 64) * 64)
+
+
+class _Plan:
+    """What one (dtype, shape, strides, k) needs: ``kernel(x, k, a, b, out)`` with its two
+    buffers ``a`` and ``b`` (a kernel of ``mesimp_engine.kernels``, or a small Python
+    function of the same signature for the trivial and copying cases)."""
+
+    __slots__ = ("kernel", "a", "b", "out_shape", "name")
+
+    def __init__(self, kernel, a, b, out_shape, name):
+        self.kernel = kernel
+        self.a = a
+        self.b = b
+        self.out_shape = out_shape
+        self.name = name
+
+
+class TopKSelector:
+    """Top-k by magnitude with reused buffers (see the module docstring for the contract).
+
+    ``selector(x, k, out=None)`` returns ``out`` (allocated when None). ``threads`` is the
+    number of row blocks of the parallel kernels (default: ``numba.get_num_threads()``);
+    matrices of at least ``parallel_from`` entries use them. With ``measure`` (the
+    default), the first call on a shape of at least ``MEASURE_FROM`` entries times the
+    kernels that could serve it (one thread against all threads; for one long vector the
+    filter against the parallel radix kernel), ``MEASURE_REPEATS`` calls each, and keeps
+    the one with the lower median: a parallel kernel only pays where a second core is
+    really free. Results never depend on the choice, only the speed does.
+    ``selector.last_kernel`` names the kernel of the last call (for tests and benchmarks).
+    """
+
+    def __init__(self, threads=None, parallel_from=PARALLEL_FROM, measure=True):
+        self.threads = int(threads) if threads else numba.get_num_threads()
+        self.parallel_from = parallel_from
+        self.measure = measure
+        self._plans = {}
+        self.last_kernel = None
+
+    def __call__(self, x, k, out=None):
+        if type(k) is not int:
+            k = operator.index(k)
+        try:
+            plan = self._plans[x.dtype, x.shape, x.strides, k]
+        except (KeyError, AttributeError):
+            x, plan = self._prepare(x, k)
+        if out is None:
+            out = np.empty(plan.out_shape, _INT64)
+        elif out.shape != plan.out_shape or out.dtype != _INT64 or not out.flags.c_contiguous:
+            raise ValueError(
+                f"topk: out must be a C-contiguous int64 array of shape {plan.out_shape}, "
+                f"got {out.dtype} {out.shape}"
+            )
+        plan.kernel(x, k, plan.a, plan.b, out)
+        self.last_kernel = plan.name
+        return out
+
+    select = __call__
+
+    def _prepare(self, x, k):
+        x = np.asarray(x)
+        if x.dtype not in KEY_DTYPES or not x.dtype.isnative:
+            raise TypeError(f"topk: x must be a float32 or float64 array, got {x.dtype}")
+        if x.ndim not in (1, 2):
+            raise ValueError(f"topk: x must be 1-D or 2-D, got shape {x.shape}")
+        n = x.shape[-1]
+        if k < 0 or k > n:
+            raise ValueError(f"topk: k={k} is outside 0..n={n} (n = entries per row)")
+        key = (x.dtype, x.shape, x.strides, k)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.pop(next(iter(self._plans)))
+            plan = self._plans[key] = self._make_plan(x, k)
+        return x, plan
+
+    def _make_plan(self, x, k):
+        key_dtype = KEY_DTYPES[x.dtype]
+        out_shape = x.shape[:-1] + (k,)
+        n = x.shape[-1]
+        rows = x.shape[0] if x.ndim == 2 else 1
+        if k == 0 or k == n or rows == 0:
+            return _Plan(_every_index, np.arange(k, dtype=np.int64), None, out_shape, "trivial")
+        if not x.flags.c_contiguous:
+            inner = self._make_plan(np.ascontiguousarray(x), k)
+            return _Plan(_after_copy, inner, None, out_shape, inner.name + " (after a contiguous copy)")
+        m = lanes_for(k)
+        if x.ndim == 2 and rows == 1:
+            inner = self._make_plan(x[0], k)
+            return _Plan(_first_row, inner, None, out_shape, inner.name)
+        if x.ndim == 1:
+            if 2 * m > n:
+                heap_key, heap_idx = np.zeros(k, key_dtype), np.zeros(k, np.int64)
+                return _Plan(topk_heap_vector, heap_key, heap_idx, out_shape, "topk_heap_vector")
+            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+            plan = _Plan(topk_filter_vector, lanes, cand, out_shape, "topk_filter_vector")
+            if self._measuring(n):
+                hist = np.zeros((self.threads + 1, 1 << RADIX_BITS), np.int64)
+                radix = _Plan(topk_radix_vector, hist, np.zeros((2, n), key_dtype), out_shape, "topk_radix_vector")
+                plan = _fastest([plan, radix], x, k)
+            return plan
+        if 2 * m > n:
+            heap_key = np.zeros((self.threads, k), key_dtype)
+            heap_idx = np.zeros((self.threads, k), np.int64)
+            return _Plan(topk_heap_rows_parallel, heap_key, heap_idx, out_shape, "topk_heap_rows_parallel")
+        serial = parallel = None
+        if rows * n < self.parallel_from or self._measuring(rows * n):
+            lanes, cand = np.zeros((2, m), key_dtype), np.zeros((4, n), key_dtype)
+            serial = _Plan(topk_filter_rows, lanes, cand, out_shape, "topk_filter_rows")
+        if rows * n >= self.parallel_from or self._measuring(rows * n):
+            lanes = np.zeros((self.threads, 2, m), key_dtype)
+            cand = np.zeros((self.threads, 4, n), key_dtype)
+            parallel = _Plan(topk_filter_rows_parallel, lanes, cand, out_shape, "topk_filter_rows_parallel")
+        if serial is not None and parallel is not None:
+            return _fastest([serial, parallel], x, k)
+        return serial or parallel
+
+    def _measuring(self, entries):
+        return self.measure and self.threads > 1 and entries >= MEASURE_FROM and not numba.config.DISABLE_JIT
+
+
+def _fastest(plans, x, k):
+    """The plan with the lowest median time on x, timed in turns after one warm-up call."""
+    out = np.empty(plans[0].out_shape, np.int64)
+    times = [[] for _ in plans]
+    for _ in range(MEASURE_REPEATS + 1):
+        for plan, samples in zip(plans, times):
+            start = time.perf_counter()
+            plan.kernel(x, k, plan.a, plan.b, out)
+            samples.append(time.perf_counter() - start)
+    medians = [statistics.median(samples[1:]) for samples in times]
+    return plans[medians.index(min(medians))]
+
+
+def _every_index(x, k, every, b, out):
+    out[...] = every
+
+
+def _after_copy(x, k, inner, b, out):
+    inner.kernel(np.ascontiguousarray(x), k, inner.a, inner.b, out)
+
+
+def _first_row(x, k, inner, b, out):
+    inner.kernel(x[0], k, inner.a, inner.b, out[0])
+
+
+_DEFAULT_SELECTOR = TopKSelector()
+
+
+def topk(x, k, out=None):
+    """Indices of the k largest |x| in each row of x (n,) or (rows, n), ties to the lower
+    index, ascending index order, int64 (k,) or (rows, k); see the module docstring for k,
+    NaN, dtypes and layouts. With ``out`` (C-contiguous int64 of that shape) nothing is
+    allocated; one shared ``TopKSelector`` holds the buffers."""
+    return _DEFAULT_SELECTOR(x, k, out)
+
+
+def topk_reference(x, k):
+    """The contract in NumPy (a stable sort by descending magnitude key): the validator.
+    Same arguments, errors and result as ``topk``, written for clarity, not speed."""
+    x = np.asarray(x)
+    if x.dtype not in KEY_DTYPES or not x.dtype.isnative:
+        raise TypeError(f"topk: x must be a float32 or float64 array, got {x.dtype}")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"topk: x must be 1-D or 2-D, got shape {x.shape}")
+    k = operator.index(k)
+    n = x.shape[-1]
+    if k < 0 or k > n:
+        raise ValueError(f"topk: k={k} is outside 0..n={n} (n = entries per row)")
+    rows = np.ascontiguousarray(x.reshape(-1, n))
+    out = np.empty((rows.shape[0], k), np.int64)
+    topk_rows_numpy(rows, k, out)
+    return out.reshape(x.shape[:-1] + (k,))

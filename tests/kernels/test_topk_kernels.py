@@ -1,0 +1,185 @@
+"""Every top-k kernel against its NumPy twin (the contract's reference), on inputs built to
+hit the contract's corners: ties, repeated values, -0.0, inf, NaN, all-equal rows, k = 1,
+k = n - 1, k = n. Also passes with NUMBA_DISABLE_JIT=1 (sizes kept small for that)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mesimp_engine.kernels import max_magnitude, topk_filter, topk_heap, topk_radix
+from mesimp_engine.kernels.magnitude_key import KEY_DTYPES, magnitude_keys_numpy
+from mesimp_engine.kernels.topk_reference import topk_rows_numpy
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.0, 3.0, np.inf, -np.inf, np.nan, 1e-30, -1e30]
+
+
+@st.composite
+def matrices(draw, max_rows=4, max_n=90, min_n=1):
+    """(x, k): rows x n of a float dtype mixing Gaussian values with a small pool of
+    special ones (so ties, -0.0, inf and NaN are common), sometimes all-equal rows."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rows = draw(st.integers(1, max_rows))
+    n = draw(st.integers(min_n, max_n))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, n))
+    mode = draw(st.sampled_from(["gauss", "specials", "few values", "all equal"]))
+    if mode == "specials":
+        mask = rng.random((rows, n)) < 0.3
+        x[mask] = rng.choice(SPECIAL, size=mask.sum())
+    elif mode == "few values":
+        x = rng.choice([-2.0, -1.0, 0.0, -0.0, 1.0, 2.0], size=(rows, n))
+    elif mode == "all equal":
+        x[:] = draw(st.sampled_from(SPECIAL))
+    k = draw(st.one_of(st.just(1), st.just(max(n - 1, 1)), st.just(n), st.integers(1, n)))
+    return x.astype(dtype), k
+
+
+def reference(x, k):
+    out = np.empty((x.shape[0], k), np.int64)
+    topk_rows_numpy(x, k, out)
+    return out
+
+
+def key_dtype(x):
+    return KEY_DTYPES[x.dtype]
+
+
+def test_magnitude_key_orders_like_abs_with_nan_on_top():
+    values = np.array(SPECIAL + [2.0, -3.0, 7e-45, -np.nan, 5e-324], np.float64)
+    for dtype in (np.float32, np.float64):
+        x = values.astype(dtype)
+        keys = magnitude_keys_numpy(x)
+        for i in range(len(x)):
+            for j in range(len(x)):
+                a, b = abs(float(x[i])), abs(float(x[j]))
+                rank_a = (math.isnan(a), 0.0 if math.isnan(a) else a)
+                rank_b = (math.isnan(b), 0.0 if math.isnan(b) else b)
+                assert (keys[i] < keys[j]) == (rank_a < rank_b)
+                assert (keys[i] == keys[j]) == (rank_a == rank_b)
+
+
+def test_reference_matches_a_sort_written_out():
+    """The twin every kernel is checked against, against the contract in plain Python."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 30))
+        x = rng.choice(SPECIAL, size=(1, n)).astype(np.float32)
+        k = int(rng.integers(0, n + 1))
+
+        def rank(i):
+            a = abs(float(x[0, i]))
+            return (not math.isnan(a), -(0.0 if math.isnan(a) else a), i)
+
+        expected = sorted(sorted(range(n), key=rank)[:k])
+        assert reference(x, k)[0].tolist() == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(matrices())
+def test_heap_vector(case):
+    x, k = case
+    out = np.full(k, -1, np.int64)
+    topk_heap.topk_heap_vector(x[0], k, np.zeros(k, key_dtype(x)), np.zeros(k, np.int64), out)
+    twin = np.full(k, -1, np.int64)
+    topk_heap.topk_heap_vector_numpy(x[0], k, None, None, twin)
+    np.testing.assert_array_equal(out, twin)
+
+
+@settings(max_examples=60, deadline=None)
+@given(matrices(), st.integers(1, 3))
+def test_heap_rows_parallel(case, threads):
+    x, k = case
+    out = np.full((x.shape[0], k), -1, np.int64)
+    heap_key = np.zeros((threads, k), key_dtype(x))
+    heap_idx = np.zeros((threads, k), np.int64)
+    topk_heap.topk_heap_rows_parallel(x, k, heap_key, heap_idx, out)
+    np.testing.assert_array_equal(out, reference(x, k))
+
+
+@settings(max_examples=60, deadline=None)
+@given(matrices(max_n=200), st.data())
+def test_filter_kernels(case, data):
+    x, k = case
+    n = x.shape[1]
+    m = data.draw(st.integers(k, n), label="lanes")
+    threads = data.draw(st.integers(1, 3), label="threads")
+    expected = reference(x, k)
+    kd = key_dtype(x)
+
+    out = np.full(k, -1, np.int64)
+    topk_filter.topk_filter_vector(x[0], k, np.zeros((2, m), kd), np.zeros((4, n), kd), out)
+    np.testing.assert_array_equal(out, expected[0])
+
+    out = np.full(x.shape[:1] + (k,), -1, np.int64)
+    topk_filter.topk_filter_rows(x, k, np.zeros((2, m), kd), np.zeros((4, n), kd), out)
+    np.testing.assert_array_equal(out, expected)
+
+    out[:] = -1
+    lanes = np.zeros((threads, 2, m), kd)
+    cand = np.zeros((threads, 4, n), kd)
+    topk_filter.topk_filter_rows_parallel(x, k, lanes, cand, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(matrices(max_rows=1, max_n=400), st.integers(1, 3))
+def test_radix_vector(case, threads):
+    x, k = case
+    n = x.shape[1]
+    out = np.full(k, -1, np.int64)
+    hist = np.zeros((threads + 1, 1 << topk_radix.RADIX_BITS), np.int64)
+    topk_radix.topk_radix_vector(x[0], k, hist, np.zeros((2, n), key_dtype(x)), out)
+    np.testing.assert_array_equal(out, reference(x, k)[0])
+
+
+def test_radix_falls_back_when_the_sample_misleads():
+    """Large values only where the sample looks (every 16th entry): the sampled bound keeps
+    fewer than k entries, and the kernel must redo the pass with every entry."""
+    n, k = 4096, 1000
+    x = np.full(n, 0.5, np.float32)
+    x[:: topk_radix.SAMPLE_STRIDE] = 9.0
+    x[7] = 0.75
+    out = np.empty(k, np.int64)
+    hist = np.zeros((3, 1 << topk_radix.RADIX_BITS), np.int64)
+    topk_radix.topk_radix_vector(x, k, hist, np.zeros((2, n), np.int32), out)
+    np.testing.assert_array_equal(out, reference(x[None, :], k)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_on_benchmark_like_shapes(dtype):
+    """Shapes the engine uses, Gaussian data with planted ties at the k-th magnitude."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 500)).astype(dtype)
+    x[:, 10] = x[:, 300] = 4.0
+    x[3] = np.round(x[3])
+    k = 20
+    kd = KEY_DTYPES[np.dtype(dtype)]
+    expected = reference(x, k)
+    out = np.empty((64, k), np.int64)
+    topk_filter.topk_filter_rows_parallel(x, k, np.zeros((2, 2, 64), kd), np.zeros((2, 4, 500), kd), out)
+    np.testing.assert_array_equal(out, expected)
+    topk_heap.topk_heap_rows_parallel(x, k, np.zeros((2, k), kd), np.zeros((2, k), np.int64), out)
+    np.testing.assert_array_equal(out, expected)
+    v = rng.standard_normal(20_000).astype(dtype)
+    v[::97] = np.round(v[::97])
+    out = np.empty(300, np.int64)
+    topk_radix.topk_radix_vector(v, 300, np.zeros((3, 4096), np.int64), np.zeros((2, v.size), kd), out)
+    np.testing.assert_array_equal(out, reference(v[None, :], 300)[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(matrices(max_rows=1, max_n=300), st.integers(1, 4))
+def test_max_magnitude_kernels(case, chunks):
+    x, _ = case
+    v = x[0]
+    assert max_magnitude.max_magnitude_key(v) == max_magnitude.max_magnitude_key_numpy(v)
+    chunks = min(chunks, v.size)
+    partial = np.zeros(chunks, KEY_DTYPES[v.dtype])
+    twin = partial.copy()
+    max_magnitude.max_magnitude_key_chunks(v, partial)
+    max_magnitude.max_magnitude_key_chunks_numpy(v, twin)
+    np.testing.assert_array_equal(partial, twin)

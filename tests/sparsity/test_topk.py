@@ -1,0 +1,213 @@
+"""The public top-k: ``mesimp_engine.topk`` and ``TopKSelector`` against ``topk_reference``,
+every dispatch path, the stated behaviour for k, NaN, dtypes and layouts, and a selector
+call with reused buffers allocating nothing."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mesimp_engine
+from mesimp_engine.sparsity import TopKSelector, topk_reference
+from mesimp_engine.sparsity import topk as topk_module
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 2.0, np.inf, -np.inf, np.nan]
+
+
+@st.composite
+def arrays(draw):
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    shape = draw(st.sampled_from([(1,), (7,), (60,), (300,), (1, 300), (3, 5), (5, 200), (2, 130)]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal(shape)
+    if draw(st.booleans()):
+        mask = rng.random(shape) < 0.3
+        x[mask] = rng.choice(SPECIAL, size=mask.sum())
+    if draw(st.booleans()):
+        x = np.round(x)
+    n = shape[-1]
+    k = draw(st.one_of(st.sampled_from([0, 1, max(n - 1, 0), n]), st.integers(0, n)))
+    return x.astype(dtype), k
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays())
+def test_topk_matches_reference(case):
+    x, k = case
+    result = mesimp_engine.topk(x, k)
+    assert result.dtype == np.int64 and result.shape == x.shape[:-1] + (k,)
+    np.testing.assert_array_equal(result, topk_reference(x, k))
+
+
+def _gaussian(shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    "shape, k, kernel",
+    [
+        ((50,), 3, "topk_heap_vector"),
+        ((500,), 20, "topk_filter_vector"),
+        ((1, 500), 20, "topk_filter_vector"),
+        ((100, 500), 20, "topk_filter_rows"),
+        ((300, 500), 20, "topk_filter_rows_parallel"),
+        ((30, 100), 40, "topk_heap_rows_parallel"),
+        ((100_000,), 1000, "topk_filter_vector"),
+        ((3000,), 1000, "topk_heap_vector"),
+        ((4, 6), 6, "trivial"),
+    ],
+)
+def test_every_dispatch_path(shape, k, kernel):
+    selector = TopKSelector(threads=2, parallel_from=100_000, measure=False)
+    for dtype in (np.float32, np.float64):
+        x = _gaussian(shape, dtype=dtype)
+        x.flat[::37] = np.round(x.flat[::37])
+        np.testing.assert_array_equal(selector(x, k), topk_reference(x, k))
+        assert selector.last_kernel == kernel
+
+
+@pytest.mark.parametrize("shape, k", [((500, 500), 20), ((300_000,), 1000)])
+def test_measured_plans_pick_one_of_the_candidates(shape, k):
+    selector = TopKSelector(threads=2)
+    x = _gaussian(shape, seed=5)
+    np.testing.assert_array_equal(selector(x, k), topk_reference(x, k))
+    expected = {"topk_filter_rows", "topk_filter_rows_parallel"} if len(shape) == 2 else {"topk_filter_vector", "topk_radix_vector"}
+    assert selector.last_kernel in expected
+    np.testing.assert_array_equal(selector(x, k), topk_reference(x, k))
+
+
+def test_ties_go_to_the_lower_index_and_order_is_ascending():
+    x = np.array([1.0, -3.0, 2.0, 3.0, -2.0, 3.0, 0.0], np.float32)
+    assert mesimp_engine.topk(x, 3).tolist() == [1, 3, 5]
+    assert mesimp_engine.topk(x, 4).tolist() == [1, 2, 3, 5]
+    rows = np.ones((2, 300), np.float32)
+    assert mesimp_engine.topk(rows, 20).tolist() == [list(range(20))] * 2
+
+
+def test_nan_is_larger_than_inf_and_negative_zero_equals_zero():
+    x = np.array([np.inf, 0.0, np.nan, -np.inf, -0.0, np.nan, 1.0], np.float64)
+    assert mesimp_engine.topk(x, 2).tolist() == [2, 5]
+    assert mesimp_engine.topk(x, 4).tolist() == [0, 2, 3, 5]
+    z = np.array([-0.0, 0.0, -0.0], np.float32)
+    assert mesimp_engine.topk(z, 2).tolist() == [0, 1]
+
+
+def test_k_zero_and_k_equal_to_n():
+    x = _gaussian((3, 8))
+    assert mesimp_engine.topk(x, 0).shape == (3, 0)
+    assert mesimp_engine.topk(x[0], 0).shape == (0,)
+    assert mesimp_engine.topk(x, 8).tolist() == [list(range(8))] * 3
+
+
+@pytest.mark.parametrize("k", [-1, 9, 100])
+def test_k_out_of_range_raises_naming_k_and_n(k):
+    with pytest.raises(ValueError, match=rf"k={k}.*n=8"):
+        mesimp_engine.topk(_gaussian((2, 8)), k)
+    with pytest.raises(ValueError, match=rf"k={k}.*n=8"):
+        topk_reference(_gaussian((2, 8)), k)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(TypeError):
+        mesimp_engine.topk(_gaussian(8), 2.0)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        mesimp_engine.topk(np.arange(8), 2)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        mesimp_engine.topk(_gaussian(8).astype(">f4"), 2)
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        mesimp_engine.topk(_gaussian((2, 2, 8)), 2)
+    with pytest.raises(ValueError, match="out must be"):
+        mesimp_engine.topk(_gaussian((2, 8)), 2, out=np.empty((2, 3), np.int64))
+    with pytest.raises(ValueError, match="out must be"):
+        mesimp_engine.topk(_gaussian((2, 8)), 2, out=np.empty((2, 2), np.int32))
+
+
+def test_lists_and_non_contiguous_inputs_give_the_reference_result():
+    x = _gaussian((300, 400))
+    for view in (x[:, ::2], x.T, x[::3], x[5]):
+        np.testing.assert_array_equal(mesimp_engine.topk(view, 20), topk_reference(view, 20))
+    assert mesimp_engine.topk([3.0, -5.0, 1.0], 1).tolist() == [1]
+
+
+def test_out_is_filled_and_returned():
+    x = _gaussian((100, 500))
+    out = np.empty((100, 20), np.int64)
+    assert mesimp_engine.topk(x, 20, out=out) is out
+    np.testing.assert_array_equal(out, topk_reference(x, 20))
+
+
+def test_thread_count_does_not_change_the_result():
+    x = _gaussian((70, 500), seed=3)
+    expected = topk_reference(x, 20)
+    for threads in (1, 2, 3):
+        selector = TopKSelector(threads=threads, parallel_from=0, measure=False)
+        np.testing.assert_array_equal(selector(x, 20), expected)
+        assert selector.last_kernel == "topk_filter_rows_parallel"
+
+
+@pytest.mark.parametrize(
+    "shape, k, parallel_from", [((100, 500), 20, None), ((500,), 64, None), ((100, 500), 20, 0), ((100_000,), 1000, None)]
+)
+def test_selector_call_with_reused_buffers_allocates_nothing(shape, k, parallel_from):
+    """After the first call (which allocates the buffers for this shape), a call with
+    ``out=`` makes no array: the traced peak grows by less than 400 bytes (the transient
+    Python objects of a call: the plan's key tuple of shape and strides, 192 bytes here),
+    where the output alone is k * rows * 8 >= 512 bytes and a copy of x 4 * size bytes.
+    (Without the JIT the kernels are Python and make transient views: 4 KiB is allowed
+    then, still below any array of the data's size.) On Numba's side the only
+    allocations are the call boundary's four array handles (one small MemInfo per array
+    argument: x, two buffers, out), the same for every shape and kernel."""
+    import numba
+
+    x = _gaussian(shape)
+    selector = TopKSelector(measure=False, **({} if parallel_from is None else {"parallel_from": parallel_from}))
+    out = np.empty(shape[:-1] + (k,), np.int64)
+    selector(x, k, out=out)
+    assert selector.last_kernel.startswith("topk_")
+    nrt_before = _nrt_allocations()
+    tracemalloc.start()
+    try:
+        selector(x, k, out=out)
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        selector(x, k, out=out)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - before < (4096 if numba.config.DISABLE_JIT else 400)
+    assert _nrt_allocations() - nrt_before == (0 if numba.config.DISABLE_JIT else 2 * 4)
+
+
+def test_tracemalloc_sees_an_output_allocation():
+    """The check above can fail: without ``out`` the same call shows the output array."""
+    x = _gaussian((100, 500))
+    selector = TopKSelector()
+    selector(x, 20)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        selector(x, 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - before >= 100 * 20 * 8
+
+
+def _nrt_allocations():
+    """Allocations made so far by Numba's runtime (none at all without the JIT)."""
+    import numba
+    from numba.core.runtime import _nrt_python, rtsys
+
+    if numba.config.DISABLE_JIT:
+        return 0
+    _nrt_python.memsys_enable_stats()
+    return rtsys.get_allocation_stats().alloc
+
+
+def test_module_contract_is_written_once():
+    doc = topk_module.__doc__
+    for words in ("ties broken towards the lower index", "ascending index order", "NaN", "k == 0", "non-contiguous"):
+        assert words in doc
