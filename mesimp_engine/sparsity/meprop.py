@@ -18,13 +18,14 @@ unique int64 indices of the output units that received a gradient and ``dW_rows`
 fraction of W updated, n_rows / n_out. k >= n_out keeps every unit and reproduces the dense
 gradients (to float tolerance); k <= 0 is an error.
 
-Selection goes through ``topk_rows`` (one place to switch selectors); the products are the
+Selection goes through ``topk_rows`` (``mesimp_engine.sparsity.topk``); the products are the
 kernels of ``mesimp_engine.kernels.sparse_linear``.
 """
 
 import numpy as np
 
 from mesimp_engine.kernels import sparse_linear as kernels
+from mesimp_engine.sparsity.topk import topk
 
 # Columns of n_in per thread task (a task's slice of W, 500 x 256 float32, stays in L2) and the
 # work (multiply-adds) below which the kernels run serially.
@@ -33,23 +34,13 @@ _SERIAL_WORK = 1 << 20
 
 
 def topk_rows(a, k, out=None):
-    """Indices of the k largest |a| in each row, ties to the lower index.
+    """Indices of the k largest |a| in each row, ties to the lower index: the selector of every
+    meProp mode (``mesimp_engine.sparsity.topk.topk``, Numba kernels with reused buffers).
 
     a (rows, n) float; 1 <= k <= n. Returns out (rows, k) int64 (allocated when None), each row
     in increasing index order.
     """
-    rows, n = a.shape
-    if out is None:
-        out = np.empty((rows, k), dtype=np.int64)
-    mag = np.abs(a)
-    part = np.argpartition(mag, n - k, axis=1)[:, n - k :]
-    # the k-th largest magnitude per row; units above it are in, ties at it go to the lowest index
-    kth = np.min(np.take_along_axis(mag, part, axis=1), axis=1, keepdims=True)
-    above = mag > kth
-    need = k - above.sum(axis=1, keepdims=True)
-    tie = (mag == kth) & (np.cumsum(mag == kth, axis=1) <= need)
-    out[:] = np.nonzero(above | tie)[1].reshape(rows, k)
-    return out
+    return topk(a, k, out)
 
 
 def _check_k(k, n_out):
