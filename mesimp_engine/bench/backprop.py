@@ -13,11 +13,12 @@ products of dy with the unselected entries zeroed) on sampled rows before it is 
 Cases: the parser's shape, the MNIST shape and the papers' Table 7 sweep (GPU ratios beside).
 """
 
+import statistics
 import time
 
 import numpy as np
 
-from mesimp_engine.bench.harness import document, time_call
+from mesimp_engine.bench.harness import document
 from mesimp_engine.sparsity import meprop
 
 # Table 7 of the meProp paper: dense / unified backprop time of a 1,024 x 8,192 -> 8,192 product (GPU)
@@ -27,7 +28,7 @@ PAPER_TABLE7 = {8: 36.8, 16: 33.6, 32: 27.5, 64: 21.4, 128: 14.5, 256: 8.0, 512:
 def cases(quick):
     """(B, n_in, n_out, k, repeats) for each case; repeats None means the default."""
     if quick:
-        return [(2000, 600, 125, 20, None), (10, 784, 500, 20, None), (256, 1024, 1024, 8, None), (256, 1024, 1024, 64, None)]
+        return [(2000, 2400, 500, 20, None), (10, 784, 500, 20, None), (256, 2048, 2048, 8, None), (256, 2048, 2048, 32, None)]
     table7 = [(1024, 8192, 8192, k, 3) for k in PAPER_TABLE7]
     return [(10000, 2400, 500, 20, None), (10, 784, 500, 20, None)] + table7
 
@@ -92,6 +93,30 @@ def validate(name, result, x, W, dy, keep, rng):
             raise AssertionError(f"{name}: {what} differs from the NumPy reference (rel. err {err:.2e})")
 
 
+def time_round_robin(fns, repeats, min_time=0.05):
+    """Time each of ``fns`` (name -> callable), one sample of each per round, ``repeats`` rounds,
+    so that a change in the machine's load hits every implementation alike. Each callable was
+    called once already (validated, warm). A sample loops a short call to last about
+    ``min_time``. Returns name -> {"median_s", "best_s", "repeats", "inner"}."""
+    inner = {}
+    for name, fn in fns.items():
+        start = time.perf_counter()
+        fn()
+        once = time.perf_counter() - start
+        inner[name] = max(1, int(min_time / max(once, 1e-9))) if once < min_time else 1
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(inner[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / inner[name])
+    return {
+        name: {"median_s": statistics.median(s), "best_s": min(s), "repeats": repeats, "inner": inner[name]}
+        for name, s in samples.items()
+    }
+
+
 def run(args):
     quick = getattr(args, "quick", False)
     rng = np.random.default_rng(0)
@@ -99,23 +124,18 @@ def run(args):
     for B, n_in, n_out, k, case_repeats in cases(quick):
         case = case_name(B, n_in, n_out, k)
         x = rng.standard_normal((B, n_in), dtype=np.float32)
-        W = (rng.standard_normal((n_out, n_in), dtype=np.float32) * np.float32(0.05))
+        W = rng.standard_normal((n_out, n_in), dtype=np.float32) * np.float32(0.05)
         dy = rng.standard_normal((B, n_out), dtype=np.float32)
         dx_out = np.empty((B, n_in), dtype=np.float32)
         dW_out = np.empty((n_out, n_in), dtype=np.float32)
         keep = reference_masks(dy, k)
         impls = implementations(x, W, dy, k, dx_out, dW_out)
-        times = {}
         for name, fn in impls.items():
-            start = time.perf_counter()
-            result = fn()
-            once = time.perf_counter() - start
-            validate(name, result, x, W, dy, keep[name], rng)
-            del result
-            repeats = args.repeats or (2 if quick else case_repeats or 7)
-            # the validated call was the warm-up; short calls are looped to last 50 ms a sample
-            timing = time_call(fn, repeats=repeats, warmup=1 if once < 0.5 else 0, min_time=0.05 if once < 0.05 else 0.0)
-            times[name] = timing["median_s"]
+            validate(name, fn(), x, W, dy, keep[name], rng)
+        repeats = args.repeats or (3 if quick else case_repeats or 7)
+        timings = time_round_robin(impls, repeats)
+        times = {name: timing["median_s"] for name, timing in timings.items()}
+        for name, timing in timings.items():
             row = {"case": case, "impl": name, **timing, "B": B, "n_in": n_in, "n_out": n_out, "k": k}
             if name == "dense":
                 row["baseline"] = True
@@ -126,5 +146,8 @@ def run(args):
         if B == 1024 and k in PAPER_TABLE7 and not quick:
             line += f" (paper, GPU: {PAPER_TABLE7[k]}x)"
         notes.append(line)
-    notes.append("dense = NumPy BLAS dy.T @ x, dy @ W; all write into preallocated dx/dW buffers; selection and db included")
+    notes.append(
+        "dense = NumPy BLAS dy.T @ x, dy @ W; every impl writes into the same preallocated dx/dW buffers;"
+        " selection and db included; implementations timed in turns (round robin), median of the rounds"
+    )
     return document("backprop", results, notes=notes)

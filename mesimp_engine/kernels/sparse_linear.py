@@ -203,36 +203,20 @@ def sparse_backward_numpy(x, W, dy, idx, ptr, examples, values, chunk, need_dx, 
 # column sums of dy: the dense bias gradient and the unified score
 
 
-def _column_sums(dy, b0, b1, db, abs_sums):
-    """db += sum_b dy[b], abs_sums += sum_b |dy[b]| over the rows [b0, b1) of dy."""
-    for b in range(b0, b1):
+@njit(cache=True, fastmath=True)
+def column_sums(dy, db, abs_sums):
+    """db (n_out,) = sum_b dy[b]; abs_sums (n_out,) = sum_b |dy[b]|, in one pass over dy (B, n_out).
+
+    Serial on purpose: it runs right before BLAS calls (unified meProp), and a parallel region
+    here leaves the thread pool spinning while BLAS wants the cores.
+    """
+    db[:] = 0
+    abs_sums[:] = 0
+    for b in range(dy.shape[0]):
         dyb = dy[b]
         for j in range(dyb.shape[0]):
             db[j] += dyb[j]
             abs_sums[j] += abs(dyb[j])
-
-
-_column_sums_serial = njit(cache=True, fastmath=True)(_column_sums)
-
-
-@njit(cache=True, parallel=True, fastmath=True)
-def column_sums(dy, db, abs_sums):
-    """db (n_out,) = sum_b dy[b]; abs_sums (n_out,) = sum_b |dy[b]|, in one pass over dy (B, n_out).
-
-    Large inputs are split into two halves of rows summed in parallel, then added.
-    """
-    B, n = dy.shape
-    db[:] = 0
-    abs_sums[:] = 0
-    if B * n < 1 << 18:
-        _column_sums_serial(dy, 0, B, db, abs_sums)
-        return
-    part = np.zeros((2, 2, n), dtype=db.dtype)
-    for h in prange(2):
-        _column_sums_serial(dy, h * B // 2, (h + 1) * B // 2, part[h, 0], part[h, 1])
-    for j in range(n):
-        db[j] = part[0, 0, j] + part[1, 0, j]
-        abs_sums[j] = part[0, 1, j] + part[1, 1, j]
 
 
 def column_sums_numpy(dy, db, abs_sums):

@@ -98,7 +98,6 @@ def test_sparse_backward_matches_masked_dense_product(chunk):
 @pytest.mark.parametrize("B, n", [(1, 7), (2, 7), (3, 7), (10, 7), (601, 500)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_column_sums_matches_twin(B, n, dtype):
-    """Small inputs take the serial loop, (601, 500) the two parallel halves."""
     dy = np.random.default_rng(4).standard_normal((B, n)).astype(dtype)
     db, s = np.full(n, np.nan, dtype), np.full(n, np.nan, dtype)
     db_ref, s_ref = np.empty(n, dtype), np.empty(n, dtype)
