@@ -13,6 +13,7 @@ products of dy with the unselected entries zeroed) on sampled rows before it is 
 Cases: the parser's shape, the MNIST shape and the papers' Table 7 sweep (GPU ratios beside).
 """
 
+import os
 import statistics
 import time
 
@@ -121,6 +122,7 @@ def run(args):
     quick = getattr(args, "quick", False)
     rng = np.random.default_rng(0)
     results, notes = [], []
+    load_before = os.getloadavg()[0]
     for B, n_in, n_out, k, case_repeats in cases(quick):
         case = case_name(B, n_in, n_out, k)
         x = rng.standard_normal((B, n_in), dtype=np.float32)
@@ -150,4 +152,5 @@ def run(args):
         "dense = NumPy BLAS dy.T @ x, dy @ W; every impl writes into the same preallocated dx/dW buffers;"
         " selection and db included; implementations timed in turns (round robin), median of the rounds"
     )
+    notes.append(f"load average (1 min) {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} cpus")
     return document("backprop", results, notes=notes)
