@@ -69,7 +69,7 @@ def select_unified(dy, k, db_out=None):
     db = np.empty(dy.shape[1], dtype=dy.dtype) if db_out is None else db_out
     scores = np.empty(dy.shape[1], dtype=dy.dtype)
     kernels.column_sums(dy, db, scores)
-    return topk_rows(scores[None, :], k)[0]
+    return topk(scores, k)
 
 
 def select_random(batch, n_out, k, rng, out=None):
