@@ -1,5 +1,6 @@
 """meProp backward (per example, unified, random-k) against plain NumPy references."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -153,3 +154,19 @@ def test_select_random_draws_k_distinct_uniform_units():
     again = meprop.select_random(B, n, k, np.random.default_rng(5))
     np.testing.assert_array_equal(idx, again)
     assert not np.array_equal(idx, meprop.select_random(B, n, k, rng))
+
+
+def test_measured_plan_gives_the_same_gradients(monkeypatch):
+    """Force the first-call timing of serial against parallel: the plan changes the speed only."""
+    monkeypatch.setattr(meprop, "_SERIAL_WORK", 0)
+    monkeypatch.setattr(meprop, "_MEASURE_WORK", 0)
+    monkeypatch.setattr(meprop, "_plans", {})
+    x, W, dy = _problem(14, 9, 70, 12, np.float32)
+    idx = meprop.select_per_example(dy, 5)
+    expected = _masked_reference(x, W, dy, idx)
+    for _ in range(2):
+        dx, rows, dW_rows, db = meprop.backward_per_example(x, W, dy, idx)
+        np.testing.assert_array_equal(rows, expected[1])
+        np.testing.assert_allclose(dx, expected[0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(dW_rows, expected[2], rtol=1e-5, atol=1e-5)
+    assert len(meprop._plans) == 1 and list(meprop._plans.values())[0] in (16 * (-(-70 // (16 * numba.get_num_threads()))), 70)
