@@ -4,8 +4,10 @@ Implementations (selection included in the meProp times, dx included since a hid
 it, db in all):
 
 - ``dense``: NumPy BLAS, ``dy.T @ x`` and ``dy @ W`` on contiguous arrays, db = dy.sum(0);
-- ``per_example``: meProp, top-k of |dy| per example, then the fused sparse kernels;
-- ``unified``: meProp, one top-k of the column sums of |dy| for the batch, gathers + BLAS.
+- ``per_example``: meProp, top-k of |dy| per example, then the sparse kernels;
+- ``unified``: meProp, one top-k of the column sums of |dy| for the batch, gathers + BLAS;
+- ``dense_1thread`` (MNIST shape only): the dense backward on one BLAS thread, which is the
+  faster dense for a tiny product on a busy machine; the notes also give ratios against it.
 
 Every implementation writes dx and dW into the same preallocated buffers (``out=`` for dense),
 as a training loop would reuse them. Each is validated against a NumPy reference (the dense
@@ -13,6 +15,7 @@ products of dy with the unselected entries zeroed) on sampled rows before it is 
 Cases: the parser's shape, the MNIST shape and the papers' Table 7 sweep (GPU ratios beside).
 """
 
+import ctypes
 import os
 import statistics
 import time
@@ -38,8 +41,9 @@ def case_name(B, n_in, n_out, k):
     return f"{B}x{n_in}->{n_out} k={k}"
 
 
-def implementations(x, W, dy, k, dx_out, dW_out):
-    """name -> zero-argument callable returning (dx, rows or None, dW, db)."""
+def implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=False):
+    """name -> zero-argument callable returning (dx, rows or None, dW, db); with
+    ``one_blas_thread``, also ``dense_1thread`` (the dense backward on one BLAS thread)."""
 
     def dense():
         dx, dW, db = meprop.backward_dense(x, W, dy, dx_out=dx_out, dW_out=dW_out)
@@ -54,13 +58,54 @@ def implementations(x, W, dy, k, dx_out, dW_out):
         cols = meprop.select_unified(dy, k, db_out=db)
         return meprop.backward_unified(x, W, dy, cols, db=db, dx_out=dx_out, dW_out=dW_out)
 
-    return {"dense": dense, "per_example": per_example, "unified": unified}
+    impls = {"dense": dense, "per_example": per_example, "unified": unified}
+    if one_blas_thread and _blas_set_threads is not None:
+
+        def dense_1thread():
+            previous = _blas_get_threads()
+            _blas_set_threads(1)
+            try:
+                return dense()
+            finally:
+                _blas_set_threads(previous)
+
+        impls["dense_1thread"] = dense_1thread
+    return impls
+
+
+def _openblas_thread_control():
+    """(set_num_threads, get_num_threads) of the OpenBLAS that NumPy loaded, or (None, None).
+
+    Small products are slower on two BLAS threads than on one when the machine is busy (each
+    call waits for its second thread to be scheduled), so the small cases also time the dense
+    backward on one BLAS thread, and the notes give our ratios against the faster dense."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line and ".so" in line}
+    except OSError:
+        return None, None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
+            setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            if setter is not None and getter is not None:
+                setter.argtypes = [ctypes.c_int]
+                getter.restype = ctypes.c_int
+                return setter, getter
+    return None, None
+
+
+_blas_set_threads, _blas_get_threads = _openblas_thread_control()
 
 
 def reference_masks(dy, k):
     """The kept entries of dy for each implementation, from a stable sort (ties to the lower index)."""
     B, n_out = dy.shape
-    keep = {"dense": np.ones(dy.shape, dtype=bool)}
+    keep = {"dense": np.ones(dy.shape, dtype=bool), "dense_1thread": np.ones(dy.shape, dtype=bool)}
     per = np.zeros(dy.shape, dtype=bool)
     np.put_along_axis(per, np.argsort(-np.abs(dy), axis=1, kind="stable")[:, :k], True, axis=1)
     keep["per_example"] = per
@@ -94,17 +139,20 @@ def validate(name, result, x, W, dy, keep, rng):
             raise AssertionError(f"{name}: {what} differs from the NumPy reference (rel. err {err:.2e})")
 
 
-def time_round_robin(fns, repeats, min_time=0.05):
+def time_round_robin(fns, repeats, min_time=0.1):
     """Time each of ``fns`` (name -> callable), one sample of each per round, ``repeats`` rounds,
     so that a change in the machine's load hits every implementation alike. Each callable was
-    called once already (validated, warm). A sample loops a short call to last about
-    ``min_time``. Returns name -> {"median_s", "best_s", "repeats", "inner"}."""
+    called once already (validated, warm). A sample loops a short call (judged by the best of
+    three calls, so one slow wake-up does not decide) to last about ``min_time``.
+    Returns name -> {"median_s", "best_s", "repeats", "inner"}."""
     inner = {}
     for name, fn in fns.items():
-        start = time.perf_counter()
-        fn()
-        once = time.perf_counter() - start
-        inner[name] = max(1, int(min_time / max(once, 1e-9))) if once < min_time else 1
+        once = []
+        for _ in range(3):
+            start = time.perf_counter()
+            fn()
+            once.append(time.perf_counter() - start)
+        inner[name] = max(1, int(min_time / max(min(once), 1e-9)))
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -131,7 +179,7 @@ def run(args):
         dx_out = np.empty((B, n_in), dtype=np.float32)
         dW_out = np.empty((n_out, n_in), dtype=np.float32)
         keep = reference_masks(dy, k)
-        impls = implementations(x, W, dy, k, dx_out, dW_out)
+        impls = implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=B * n_in * n_out <= 20_000_000)
         for name, fn in impls.items():
             validate(name, fn(), x, W, dy, keep[name], rng)
         repeats = args.repeats or (3 if quick else case_repeats or 7)
@@ -145,6 +193,9 @@ def run(args):
                 row["paper_speedup_gpu"] = PAPER_TABLE7[k]
             results.append(row)
         line = f"{case}: dense/per_example {times['dense'] / times['per_example']:.1f}x, dense/unified {times['dense'] / times['unified']:.1f}x"
+        if "dense_1thread" in times:
+            best = min(times["dense"], times["dense_1thread"])
+            line += f"; against the faster dense: {best / times['per_example']:.1f}x, {best / times['unified']:.1f}x"
         if B == 1024 and k in PAPER_TABLE7 and not quick:
             line += f" (paper, GPU: {PAPER_TABLE7[k]}x)"
         notes.append(line)
