@@ -22,22 +22,14 @@ Selection goes through ``topk_rows`` (``mesimp_engine.sparsity.topk``); the prod
 kernels of ``mesimp_engine.kernels.sparse_linear``.
 """
 
-import statistics
-import time
-
 import numba
 import numpy as np
 
 from mesimp_engine.kernels import sparse_linear as kernels
 from mesimp_engine.sparsity.topk import topk
 
-# Work (multiply-adds) below which the kernels run serially, and from which the first call of a
-# shape measures serial against parallel (see ``_chunk``); plans remembered per shape.
+# Work (multiply-adds) below which the kernels run serially.
 _SERIAL_WORK = 1 << 20
-_MEASURE_WORK = 1 << 27
-_MEASURE_REPEATS = 3
-_MAX_PLANS = 64
-_plans = {}
 
 
 def topk_rows(a, k, out=None):
@@ -132,12 +124,8 @@ def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
     examples = np.empty(idx.size, dtype=np.int64)
     values = np.empty(idx.size, dtype=dy.dtype)
     kernels.invert_selection(idx, dy, rank, ptr, examples, values)
-
-    def run(chunk):
-        kernels.sparse_backward(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows)
-
-    work = idx.size * n_in * (2 if need_dx else 1)
-    run(_chunk((x.dtype, x.shape, n_out, idx.shape[1], need_dx), work, n_in, run))
+    chunk = _chunk(idx.size * n_in * (2 if need_dx else 1), n_in)
+    kernels.sparse_backward(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows)
     return (dx if need_dx else None), rows, dW_rows, dy.sum(axis=0)
 
 
@@ -164,32 +152,11 @@ def _dx_buffer(x, need_dx, dx_out):
     return np.empty_like(x) if dx_out is None else dx_out
 
 
-def _chunk(key, work, n_in, run):
+def _chunk(work, n_in):
     """Columns per thread task for a problem of ``work`` multiply-adds: all of them (serial)
     below _SERIAL_WORK, where waking the thread pool costs more than it saves; else one
-    contiguous slice per thread (narrower slices measured no faster). From _MEASURE_WORK on,
-    the first call of a shape times ``run(chunk)`` serial against parallel (in turns, median of
-    _MEASURE_REPEATS) and the faster is kept for the shape: on a 2-core machine shared with
-    other work a parallel region often waits for its second core. The result never depends on
-    the choice (each output element is summed in the same order), only the speed does."""
-    chunk = _plans.get(key)
-    if chunk is not None:
-        return chunk
-    threads = numba.get_num_threads()
-    parallel = min(n_in, -(-n_in // (16 * threads)) * 16)
-    if work < _SERIAL_WORK or parallel == n_in:
-        chunk = n_in
-    elif work < _MEASURE_WORK or numba.config.DISABLE_JIT:
-        chunk = parallel
-    else:
-        times = {n_in: [], parallel: []}
-        for _ in range(_MEASURE_REPEATS):
-            for candidate, samples in times.items():
-                start = time.perf_counter()
-                run(candidate)
-                samples.append(time.perf_counter() - start)
-        chunk = min(times, key=lambda c: statistics.median(times[c]))
-    if len(_plans) >= _MAX_PLANS:
-        _plans.pop(next(iter(_plans)))
-    _plans[key] = chunk
-    return chunk
+    contiguous slice per thread (narrower slices measured no faster). Either way every output
+    element is the same sum, in the same order of terms."""
+    if work < _SERIAL_WORK:
+        return n_in
+    return min(n_in, -(-n_in // (16 * numba.get_num_threads())) * 16)
