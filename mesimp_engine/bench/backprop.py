@@ -139,11 +139,12 @@ def validate(name, result, x, W, dy, keep, rng):
             raise AssertionError(f"{name}: {what} differs from the NumPy reference (rel. err {err:.2e})")
 
 
-def time_round_robin(fns, repeats, min_time=0.1):
+def time_round_robin(fns, repeats, min_time=0.1, pause=0.25):
     """Time each of ``fns`` (name -> callable), one sample of each per round, ``repeats`` rounds,
-    so that a change in the machine's load hits every implementation alike. Each callable was
-    called once already (validated, warm). A sample loops a short call (judged by the best of
-    three calls, so one slow wake-up does not decide) to last about ``min_time``.
+    so that a change in the machine's load hits every implementation alike; each sample starts
+    after a ``pause`` (seconds), so that it does not pay for the previous one's spinning threads.
+    Each callable was called once already (validated, warm). A sample loops a short call (judged
+    by the best of three calls, so one slow wake-up does not decide) to last about ``min_time``.
     Returns name -> {"median_s", "best_s", "repeats", "inner"}."""
     inner = {}
     for name, fn in fns.items():
@@ -156,6 +157,9 @@ def time_round_robin(fns, repeats, min_time=0.1):
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            # idle BLAS and Numba pool threads keep spinning for a while after a call and slow
+            # down whatever runs next on two cores: let them settle before each sample
+            time.sleep(pause)
             start = time.perf_counter()
             for _ in range(inner[name]):
                 fn()
