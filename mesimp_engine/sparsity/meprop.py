@@ -18,36 +18,28 @@ unique int64 indices of the output units that received a gradient and ``dW_rows`
 fraction of W updated, n_rows / n_out. k >= n_out keeps every unit and reproduces the dense
 gradients (to float tolerance); k <= 0 is an error.
 
-Selection goes through ``topk_rows`` (one place to switch selectors); the products are the
+Selection goes through ``topk_rows`` (``mesimp_engine.sparsity.topk``); the products are the
 kernels of ``mesimp_engine.kernels.sparse_linear``.
 """
 
+import numba
 import numpy as np
 
 from mesimp_engine.kernels import sparse_linear as kernels
+from mesimp_engine.sparsity.topk import topk
 
-# Bytes of the operand kept in cache per column chunk; about half of a core's L2.
-_CACHE_BYTES = 1 << 20
+# Work (multiply-adds) below which the kernels run serially.
+_SERIAL_WORK = 1 << 20
 
 
 def topk_rows(a, k, out=None):
-    """Indices of the k largest |a| in each row, ties to the lower index.
+    """Indices of the k largest |a| in each row, ties to the lower index: the selector of every
+    meProp mode (``mesimp_engine.sparsity.topk.topk``, Numba kernels with reused buffers).
 
     a (rows, n) float; 1 <= k <= n. Returns out (rows, k) int64 (allocated when None), each row
     in increasing index order.
     """
-    rows, n = a.shape
-    if out is None:
-        out = np.empty((rows, k), dtype=np.int64)
-    mag = np.abs(a)
-    part = np.argpartition(mag, n - k, axis=1)[:, n - k :]
-    # the k-th largest magnitude per row; units above it are in, ties at it go to the lowest index
-    kth = np.min(np.take_along_axis(mag, part, axis=1), axis=1, keepdims=True)
-    above = mag > kth
-    need = k - above.sum(axis=1, keepdims=True)
-    tie = (mag == kth) & (np.cumsum(mag == kth, axis=1) <= need)
-    out[:] = np.nonzero(above | tie)[1].reshape(rows, k)
-    return out
+    return topk(a, k, out)
 
 
 def _check_k(k, n_out):
@@ -77,7 +69,7 @@ def select_unified(dy, k, db_out=None):
     db = np.empty(dy.shape[1], dtype=dy.dtype) if db_out is None else db_out
     scores = np.empty(dy.shape[1], dtype=dy.dtype)
     kernels.column_sums(dy, db, scores)
-    return topk_rows(scores[None, :], k)[0]
+    return topk(scores, k)
 
 
 def select_random(batch, n_out, k, rng, out=None):
@@ -120,7 +112,7 @@ def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
     ``dx_out`` (B, n_in) and ``dW_out`` (>= n_rows, n_in), C-contiguous of x's dtype, are
     optional preallocated outputs (dW_rows is then a view of the first n_rows rows of dW_out).
     """
-    B, n_in = x.shape
+    n_in = x.shape[1]
     n_out = W.shape[0]
     rows = np.empty(n_out, dtype=np.int64)
     rank = np.empty(n_out, dtype=np.int64)
@@ -128,18 +120,12 @@ def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
     rows = rows[:n_rows]
     dW_rows = np.empty((n_rows, n_in), dtype=x.dtype) if dW_out is None else dW_out[:n_rows]
     dx = _dx_buffer(x, need_dx, dx_out)
-    if n_out <= B:
-        # few units: their W and dW columns stay in cache while the examples stream
-        chunk = _chunk(n_out, n_in, x.itemsize)
-        kernels.backward_by_example(x, W, dy, idx, rank, chunk, need_dx, dx, dW_rows)
-    else:
-        # many units: the examples' x and dx columns stay in cache while W streams
-        ptr = np.empty(n_rows + 1, dtype=np.int64)
-        examples = np.empty(idx.size, dtype=np.int64)
-        values = np.empty(idx.size, dtype=dy.dtype)
-        kernels.invert_selection(idx, dy, rank, ptr, examples, values)
-        chunk = _chunk(B, n_in, x.itemsize)
-        kernels.backward_by_unit(x, W, rows, ptr, examples, values, chunk, need_dx, dx, dW_rows)
+    ptr = np.empty(n_rows + 1, dtype=np.int64)
+    examples = np.empty(idx.size, dtype=np.int64)
+    values = np.empty(idx.size, dtype=dy.dtype)
+    kernels.invert_selection(idx, dy, rank, ptr, examples, values)
+    chunk = _chunk(idx.size * n_in * (2 if need_dx else 1), n_in)
+    kernels.sparse_backward(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows)
     return (dx if need_dx else None), rows, dW_rows, dy.sum(axis=0)
 
 
@@ -166,8 +152,11 @@ def _dx_buffer(x, need_dx, dx_out):
     return np.empty_like(x) if dx_out is None else dx_out
 
 
-def _chunk(n_cached_rows, n_in, itemsize):
-    """Columns per task so that two (n_cached_rows, chunk) blocks fit in _CACHE_BYTES."""
-    chunk = _CACHE_BYTES // (2 * itemsize * max(n_cached_rows, 1))
-    chunk = max(64, min(512, chunk - chunk % 16))
-    return min(chunk, n_in)
+def _chunk(work, n_in):
+    """Columns per thread task for a problem of ``work`` multiply-adds: all of them (serial)
+    below _SERIAL_WORK, where waking the thread pool costs more than it saves; else one
+    contiguous slice per thread (narrower slices measured no faster). Either way every output
+    element is the same sum, in the same order of terms."""
+    if work < _SERIAL_WORK:
+        return n_in
+    return min(n_in, -(-n_in // (16 * numba.get_num_threads())) * 16)

@@ -56,36 +56,24 @@ def test_invert_selection_matches_twin(shape):
         np.testing.assert_array_equal(val[ptr[r] : ptr[r + 1]], dy[b, rows[r]])
 
 
-def _run_by_example(fn, x, W, dy, idx, chunk, need_dx):
-    rows, rank, n = _rows(idx, W.shape[0])
-    dx = np.full(x.shape if need_dx else (0, 0), np.nan, x.dtype)
-    dW = np.full((n, x.shape[1]), np.nan, x.dtype)
-    fn(x, W, dy, idx, rank, chunk, need_dx, dx, dW)
-    return dx, dW
-
-
-def _run_by_unit(fn, x, W, dy, idx, chunk, need_dx):
+def _run(fn, x, W, dy, idx, chunk, need_dx):
     rows, rank, n = _rows(idx, W.shape[0])
     ptr, ex, val = np.empty(n + 1, np.int64), np.empty(idx.size, np.int64), np.empty(idx.size, dy.dtype)
     K.invert_selection(idx, dy, rank, ptr, ex, val)
     dx = np.full(x.shape if need_dx else (0, 0), np.nan, x.dtype)
     dW = np.full((n, x.shape[1]), np.nan, x.dtype)
-    fn(x, W, rows[:n], ptr, ex, val, chunk, need_dx, dx, dW)
+    fn(x, W, dy, idx, ptr, ex, val, chunk, need_dx, dx, dW)
     return dx, dW
 
 
-@pytest.mark.parametrize("order", ["by_example", "by_unit"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("chunk", [1, 16, 1000])
 @pytest.mark.parametrize("need_dx", [True, False])
-def test_fused_backward_matches_twin(order, dtype, shape, chunk, need_dx):
+def test_sparse_backward_matches_twin(dtype, shape, chunk, need_dx):
     x, W, dy, idx = _problem(2, *shape, dtype)
-    run = _run_by_example if order == "by_example" else _run_by_unit
-    fn = getattr(K, f"backward_{order}")
-    twin = getattr(K, f"backward_{order}_numpy")
-    dx, dW = run(fn, x, W, dy, idx, chunk, need_dx)
-    dx_ref, dW_ref = run(twin, x, W, dy, idx, chunk, need_dx)
+    dx, dW = _run(K.sparse_backward, x, W, dy, idx, chunk, need_dx)
+    dx_ref, dW_ref = _run(K.sparse_backward_numpy, x, W, dy, idx, chunk, need_dx)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dW, dW_ref, **tol)
     if need_dx:
@@ -94,27 +82,27 @@ def test_fused_backward_matches_twin(order, dtype, shape, chunk, need_dx):
         assert dx.size == 0
 
 
-@pytest.mark.parametrize("order", ["by_example", "by_unit"])
-def test_fused_backward_matches_masked_dense_product(order):
-    """Independent of the twins: the sparse products equal dense products of a masked dy."""
-    B, n_in, n_out, k = 13, 29, 11, 4
+@pytest.mark.parametrize("chunk", [5, 1000])
+def test_sparse_backward_matches_masked_dense_product(chunk):
+    """Independent of the twin: the sparse products equal dense products of a masked dy
+    (k = 11 exercises the four-row blocks and the remainder)."""
+    B, n_in, n_out, k = 13, 29, 17, 11
     x, W, dy, idx = _problem(3, B, n_in, n_out, k, np.float64)
     masked = np.zeros_like(dy)
     np.put_along_axis(masked, idx, np.take_along_axis(dy, idx, axis=1), axis=1)
-    run = _run_by_example if order == "by_example" else _run_by_unit
-    dx, dW = run(getattr(K, f"backward_{order}"), x, W, dy, idx, 8, True)
+    dx, dW = _run(K.sparse_backward, x, W, dy, idx, chunk, True)
     np.testing.assert_allclose(dx, masked @ W, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dW, (masked.T @ x)[np.unique(idx)], rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("B", [1, 2, 3, 10])
+@pytest.mark.parametrize("B, n", [(1, 7), (2, 7), (3, 7), (10, 7), (601, 500)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_column_sums_matches_twin(B, dtype):
-    dy = np.random.default_rng(4).standard_normal((B, 7)).astype(dtype)
-    db, s = np.empty(7, dtype), np.empty(7, dtype)
-    db_ref, s_ref = np.empty(7, dtype), np.empty(7, dtype)
+def test_column_sums_matches_twin(B, n, dtype):
+    dy = np.random.default_rng(4).standard_normal((B, n)).astype(dtype)
+    db, s = np.full(n, np.nan, dtype), np.full(n, np.nan, dtype)
+    db_ref, s_ref = np.empty(n, dtype), np.empty(n, dtype)
     K.column_sums(dy, db, s)
     K.column_sums_numpy(dy, db_ref, s_ref)
-    np.testing.assert_allclose(db, db_ref, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(s, s_ref, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(s, np.abs(dy).sum(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(db, db_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(s, s_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(s, np.abs(dy).sum(0), rtol=1e-4, atol=1e-4)

@@ -1,5 +1,6 @@
 """meProp backward (per example, unified, random-k) against plain NumPy references."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -153,3 +154,20 @@ def test_select_random_draws_k_distinct_uniform_units():
     again = meprop.select_random(B, n, k, np.random.default_rng(5))
     np.testing.assert_array_equal(idx, again)
     assert not np.array_equal(idx, meprop.select_random(B, n, k, rng))
+
+
+
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_parallel_and_serial_paths_agree(monkeypatch, need_dx):
+    """Above _SERIAL_WORK the columns are split over the threads: same gradients."""
+    x, W, dy = _problem(14, 9, 70, 12, np.float32)
+    idx = meprop.select_per_example(dy, 5)
+    serial = meprop.backward_per_example(x, W, dy, idx, need_dx=need_dx)
+    monkeypatch.setattr(meprop, "_SERIAL_WORK", 0)
+    assert meprop._chunk(1, 70) == min(70, 16 * (-(-70 // (16 * numba.get_num_threads()))))
+    split = meprop.backward_per_example(x, W, dy, idx, need_dx=need_dx)
+    for a, b in zip(serial, split):
+        if a is None:
+            assert b is None
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
