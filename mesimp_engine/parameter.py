@@ -15,17 +15,21 @@ class Parameter:
     value: ndarray, any shape (a weight is ``(out_features, in_features)``).
     grad: ndarray of the same shape, zero after ``zero_grad()``.
     state: dict name -> ndarray (same shape as value) or scalar, owned by the optimizer.
+    Zeroing a dense gradient is lazy: ``zero_grad()`` marks it stale, the next dense
+    gradient overwrites it (instead of a fill pass and an add pass), and reading ``grad``
+    first fills a stale array with zeros.
     The rows that received a gradient since the last ``zero_grad()`` are tracked, so that a
     sparse-aware optimizer can touch only them (``touched_rows()``). ``row_sparse`` marks a
     table (an embedding) whose optimizer update always touches only those rows, as DyNet
     updates its lookup parameters.
     """
 
-    __slots__ = ("value", "grad", "name", "state", "requires_grad", "row_sparse", "_dense_touched", "_rows")
+    __slots__ = ("value", "_grad", "_stale", "name", "state", "requires_grad", "row_sparse", "_dense_touched", "_rows")
 
     def __init__(self, value, name="param", requires_grad=True, row_sparse=False):
         self.value = np.ascontiguousarray(value)
-        self.grad = np.zeros_like(self.value)
+        self._grad = np.zeros_like(self.value)
+        self._stale = False
         self.name = name
         self.state = {}
         self.requires_grad = requires_grad
@@ -48,19 +52,36 @@ class Parameter:
     def __repr__(self):
         return f"Parameter({self.name}, shape={self.value.shape}, dtype={self.value.dtype})"
 
+    @property
+    def grad(self):
+        if self._stale:
+            self._grad.fill(0)
+            self._stale = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+        self._stale = False
+
     def zero_grad(self):
-        """Zero the gradient; only the touched rows when only rows were touched."""
+        """Zero the gradient: lazily when it was dense, only the touched rows when only
+        rows were touched."""
         if self._dense_touched:
-            self.grad.fill(0)
-        else:
+            self._stale = True
+        elif not self._stale:
             for rows in self._rows:
-                self.grad[rows] = 0
+                self._grad[rows] = 0
         self._dense_touched = False
         self._rows = []
 
     def add_grad(self, g):
         """grad += g (a dense array of the same shape)."""
-        self.grad += g
+        if self._stale:
+            np.copyto(self._grad, g)
+            self._stale = False
+        else:
+            self._grad += g
         self._dense_touched = True
 
     def add_row_grad(self, rows, values):

@@ -6,8 +6,9 @@ it, db in all):
 - ``dense``: NumPy BLAS, ``dy.T @ x`` and ``dy @ W`` on contiguous arrays, db = dy.sum(0);
 - ``per_example``: meProp, top-k of |dy| per example, then the sparse kernels;
 - ``unified``: meProp, one top-k of the column sums of |dy| for the batch, gathers + BLAS;
-- ``dense_1thread`` (MNIST shape only): the dense backward on one BLAS thread, which is the
-  faster dense for a tiny product on a busy machine; the notes also give ratios against it.
+- ``dense_all_threads`` (small products only): the dense backward with BLAS forced onto all
+  its threads. ``dense`` follows the engine's policy (``kernels.blas``: one BLAS thread below
+  ``SMALL_PRODUCT`` multiply-adds); the notes give our ratios against the faster of the two.
 
 Every implementation writes dx and dW into the same preallocated buffers (``out=`` for dense),
 as a training loop would reuse them. Each is validated against a NumPy reference (the dense
@@ -15,14 +16,12 @@ products of dy with the unselected entries zeroed) on sampled rows before it is 
 Cases: the parser's shape, the MNIST shape and the papers' Table 7 sweep (GPU ratios beside).
 """
 
-import ctypes
 import os
-import statistics
-import time
 
 import numpy as np
 
-from mesimp_engine.bench.harness import document
+from mesimp_engine.bench.harness import document, time_round_robin
+from mesimp_engine.kernels.blas import SMALL_PRODUCT, all_blas_threads
 from mesimp_engine.sparsity import meprop
 
 # Table 7 of the meProp paper: dense / unified backprop time of a 1,024 x 8,192 -> 8,192 product (GPU)
@@ -43,7 +42,8 @@ def case_name(B, n_in, n_out, k):
 
 def implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=False):
     """name -> zero-argument callable returning (dx, rows or None, dW, db); with
-    ``one_blas_thread``, also ``dense_1thread`` (the dense backward on one BLAS thread)."""
+    ``one_blas_thread`` (a product small enough for the engine to run BLAS on one thread),
+    also ``dense_all_threads``."""
 
     def dense():
         dx, dW, db = meprop.backward_dense(x, W, dy, dx_out=dx_out, dW_out=dW_out)
@@ -59,47 +59,14 @@ def implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=False):
         return meprop.backward_unified(x, W, dy, cols, db=db, dx_out=dx_out, dW_out=dW_out)
 
     impls = {"dense": dense, "per_example": per_example, "unified": unified}
-    if one_blas_thread and _blas_set_threads is not None:
+    if one_blas_thread:
 
-        def dense_1thread():
-            previous = _blas_get_threads()
-            _blas_set_threads(1)
-            try:
+        def dense_all_threads():
+            with all_blas_threads():
                 return dense()
-            finally:
-                _blas_set_threads(previous)
 
-        impls["dense_1thread"] = dense_1thread
+        impls["dense_all_threads"] = dense_all_threads
     return impls
-
-
-def _openblas_thread_control():
-    """(set_num_threads, get_num_threads) of the OpenBLAS that NumPy loaded, or (None, None).
-
-    Small products are slower on two BLAS threads than on one when the machine is busy (each
-    call waits for its second thread to be scheduled), so the small cases also time the dense
-    backward on one BLAS thread, and the notes give our ratios against the faster dense."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line and ".so" in line}
-    except OSError:
-        return None, None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
-            setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            if setter is not None and getter is not None:
-                setter.argtypes = [ctypes.c_int]
-                getter.restype = ctypes.c_int
-                return setter, getter
-    return None, None
-
-
-_blas_set_threads, _blas_get_threads = _openblas_thread_control()
 
 
 def reference_masks(dy, k):
@@ -139,37 +106,6 @@ def validate(name, result, x, W, dy, keep, rng):
             raise AssertionError(f"{name}: {what} differs from the NumPy reference (rel. err {err:.2e})")
 
 
-def time_round_robin(fns, repeats, min_time=0.1, pause=0.25):
-    """Time each of ``fns`` (name -> callable), one sample of each per round, ``repeats`` rounds,
-    so that a change in the machine's load hits every implementation alike; each sample starts
-    after a ``pause`` (seconds), so that it does not pay for the previous one's spinning threads.
-    Each callable was called once already (validated, warm). A sample loops a short call (judged
-    by the best of three calls, so one slow wake-up does not decide) to last about ``min_time``.
-    Returns name -> {"median_s", "best_s", "repeats", "inner"}."""
-    inner = {}
-    for name, fn in fns.items():
-        once = []
-        for _ in range(3):
-            start = time.perf_counter()
-            fn()
-            once.append(time.perf_counter() - start)
-        inner[name] = max(1, int(min_time / max(min(once), 1e-9)))
-    samples = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            # idle BLAS and Numba pool threads keep spinning for a while after a call and slow
-            # down whatever runs next on two cores: let them settle before each sample
-            time.sleep(pause)
-            start = time.perf_counter()
-            for _ in range(inner[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / inner[name])
-    return {
-        name: {"median_s": statistics.median(s), "best_s": min(s), "repeats": repeats, "inner": inner[name]}
-        for name, s in samples.items()
-    }
-
-
 def run(args):
     quick = getattr(args, "quick", False)
     rng = np.random.default_rng(0)
@@ -183,7 +119,7 @@ def run(args):
         dx_out = np.empty((B, n_in), dtype=np.float32)
         dW_out = np.empty((n_out, n_in), dtype=np.float32)
         keep = reference_masks(dy, k)
-        impls = implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=B * n_in * n_out <= 20_000_000)
+        impls = implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=B * n_in * n_out < SMALL_PRODUCT)
         for name, fn in impls.items():
             validate(name, fn(), x, W, dy, keep[name], rng)
         repeats = args.repeats or (3 if quick else case_repeats or 7)
@@ -197,8 +133,8 @@ def run(args):
                 row["paper_speedup_gpu"] = PAPER_TABLE7[k]
             results.append(row)
         line = f"{case}: dense/per_example {times['dense'] / times['per_example']:.1f}x, dense/unified {times['dense'] / times['unified']:.1f}x"
-        if "dense_1thread" in times:
-            best = min(times["dense"], times["dense_1thread"])
+        if "dense_all_threads" in times:
+            best = min(times["dense"], times["dense_all_threads"])
             line += f"; against the faster dense: {best / times['per_example']:.1f}x, {best / times['unified']:.1f}x"
         if B == 1024 and k in PAPER_TABLE7 and not quick:
             line += f" (paper, GPU: {PAPER_TABLE7[k]}x)"

@@ -47,6 +47,37 @@ def time_call(fn, repeats=7, warmup=1, min_time=0.0):
     }
 
 
+def time_round_robin(fns, repeats, min_time=0.1, pause=0.25):
+    """Time each of ``fns`` (name -> callable), one sample of each per round, ``repeats`` rounds,
+    so that a change in the machine's load hits every implementation alike; each sample starts
+    after a ``pause`` (seconds), so that it does not pay for the previous one's spinning threads.
+    Each callable should have been called once already (validated, warm). A sample loops a short
+    call (judged by the best of three calls, so one slow wake-up does not decide) to last about
+    ``min_time``. Returns name -> {"median_s", "best_s", "repeats", "inner"}."""
+    inner = {}
+    for name, fn in fns.items():
+        once = []
+        for _ in range(3):
+            start = time.perf_counter()
+            fn()
+            once.append(time.perf_counter() - start)
+        inner[name] = max(1, int(min_time / max(min(once), 1e-9)))
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            # idle BLAS and Numba pool threads keep spinning for a while after a call and slow
+            # down whatever runs next on two cores: let them settle before each sample
+            time.sleep(pause)
+            start = time.perf_counter()
+            for _ in range(inner[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / inner[name])
+    return {
+        name: {"median_s": statistics.median(s), "best_s": min(s), "repeats": repeats, "inner": inner[name]}
+        for name, s in samples.items()
+    }
+
+
 def environment():
     """Versions, CPU and threads: what a reader needs to judge the numbers."""
     env = {

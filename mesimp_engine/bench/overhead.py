@@ -11,7 +11,7 @@
 import numpy as np
 
 from mesimp_engine import nn, ops, optim
-from mesimp_engine.bench.harness import document, time_call
+from mesimp_engine.bench.harness import document, time_call, time_round_robin
 from mesimp_engine.graph import Graph
 from mesimp_engine.parameter import Parameter
 
@@ -93,16 +93,22 @@ def run(args):
                         "best_s": t["best_s"] / CHAIN, "unit": "per op, forward + backward"})
     x, y = _mlp_batch(np.random.default_rng(0), 10)
     case = "MLP 784-500-500-10 b=10 Adam step"
-    t = time_call(_ours_step(x, y), repeats=repeats * 4, warmup=5)
-    results.append({"case": case, "impl": "mesimp_engine", **t})
+    steps = {"mesimp_engine": _ours_step(x, y)}
     notes = []
     try:
         import torch  # noqa: F401
     except ImportError:
         notes.append("PyTorch not installed: no PyTorch column")
     else:
-        t = time_call(_torch_step(x, y), repeats=repeats * 4, warmup=5)
-        results.append({"case": case, "impl": "torch", "baseline": True, **t})
-        ours = next(r for r in results if r["case"] == case and r["impl"] == "mesimp_engine")
-        notes.append(f"training step: torch / ours = {t['median_s'] / ours['median_s']:.2f}x")
+        steps["torch"] = _torch_step(x, y)
+    for step in steps.values():
+        for _ in range(5):
+            step()
+    timings = time_round_robin(steps, repeats=repeats, min_time=0.05 if args.quick else 0.2)
+    for name, t in timings.items():
+        results.append({"case": case, "impl": name, "baseline": name == "torch", **t})
+    if "torch" in timings:
+        ratio = timings["torch"]["median_s"] / timings["mesimp_engine"]["median_s"]
+        notes.append(f"training step, timed in turns: torch / ours = {ratio:.2f}x "
+                     f"(best times: {timings['torch']['best_s'] / timings['mesimp_engine']['best_s']:.2f}x)")
     return document("overhead", results, notes=notes)

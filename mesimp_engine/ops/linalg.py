@@ -1,8 +1,7 @@
 """Matrix products: ``matmul`` and ``affine`` (the linear layer's op)."""
 
-import numpy as np
-
 from mesimp_engine.graph import apply
+from mesimp_engine.kernels.blas import matmul as gemm
 from mesimp_engine.ops.base import Op
 
 
@@ -15,11 +14,11 @@ class MatMul(Op):
         if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
             raise self.shape_error("a @ b needs a (n, m) and b (m, p)", a.shape, b.shape)
         self.a, self.b = a, b
-        return a @ b
+        return gemm(a, b)
 
     def backward(self, dy, needs):
-        da = dy @ self.b.T if needs[0] else None
-        db = self.a.T @ dy if needs[1] else None
+        da = gemm(dy, self.b.T) if needs[0] else None
+        db = gemm(self.a.T, dy) if needs[1] else None
         return da, db
 
 
@@ -41,14 +40,14 @@ class Affine(Op):
         if b is not None and b.shape != (W.shape[0],):
             raise self.shape_error("bias must be (out,)", W.shape, b.shape)
         self.x, self.W = x, W
-        y = x @ W.T
+        y = gemm(x, W.T)
         if b is not None:
             y += b
         return y
 
     def backward(self, dy, needs):
-        dx = dy @ self.W if needs[0] else None
-        dW = dy.T @ self.x if needs[1] else None
+        dx = gemm(dy, self.W) if needs[0] else None
+        dW = gemm(dy.T, self.x) if needs[1] else None
         if len(needs) == 3:
             return dx, dW, (dy.sum(axis=0) if needs[2] else None)
         return dx, dW

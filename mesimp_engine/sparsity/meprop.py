@@ -26,6 +26,7 @@ import numba
 import numpy as np
 
 from mesimp_engine.kernels import sparse_linear as kernels
+from mesimp_engine.kernels.blas import matmul as gemm
 from mesimp_engine.sparsity.topk import topk
 
 # Work (multiply-adds) below which the kernels run serially.
@@ -94,8 +95,8 @@ def backward_dense(x, W, dy, need_dx=True, dx_out=None, dW_out=None):
     x (B, n_in), W (n_out, n_in), dy (B, n_out). Returns dx (B, n_in) (None unless need_dx),
     dW (n_out, n_in), db (n_out,); dx and dW are written into ``dx_out``/``dW_out`` when given.
     """
-    dW = np.matmul(dy.T, x, out=dW_out)
-    dx = np.matmul(dy, W, out=dx_out) if need_dx else None
+    dW = gemm(dy.T, x, out=dW_out)
+    dx = gemm(dy, W, out=dx_out) if need_dx else None
     return dx, dW, dy.sum(axis=0)
 
 
@@ -139,8 +140,8 @@ def backward_unified(x, W, dy, cols, need_dx=True, db=None, dx_out=None, dW_out=
     ``dW_out`` (>= k, n_in) are optional preallocated outputs.
     """
     dy_cols = np.take(dy, cols, axis=1)
-    dW_rows = np.matmul(dy_cols.T, x, out=None if dW_out is None else dW_out[: cols.size])
-    dx = np.matmul(dy_cols, np.take(W, cols, axis=0), out=dx_out) if need_dx else None
+    dW_rows = gemm(dy_cols.T, x, out=None if dW_out is None else dW_out[: cols.size])
+    dx = gemm(dy_cols, np.take(W, cols, axis=0), out=dx_out) if need_dx else None
     if db is None:
         db = dy.sum(axis=0)
     return dx, cols, dW_rows, db

@@ -1,0 +1,67 @@
+"""Matrix products through NumPy's BLAS, with the BLAS thread count chosen by size.
+
+Why: the engine's Numba kernels (the fused optimizer updates, meProp's sparse backward,
+top-k) run on their own thread pool. OpenBLAS's worker threads keep spinning after each
+call, and so do Numba's; on a 2-core machine the two pools then fight for the cores. One
+training step of the papers' MNIST MLP (784-500-500-10, mini-batch 10, Adam) measured
+11.4 ms with both pools at 2 threads, 2.4 ms with BLAS on one thread (``bench overhead``).
+Small products gain little from a second BLAS thread anyway (1.4x at 4 M multiply-adds
+when nothing else runs), large ones a lot (1.9x at 392 M). So a product of fewer than
+``SMALL_PRODUCT`` multiply-adds runs BLAS on one thread, a larger one on all of them.
+
+Thread counts are set through threadpoolctl (one ctypes call, under a microsecond, and
+only when the count changes). Without threadpoolctl, BLAS keeps its own setting.
+"""
+
+import contextlib
+
+import numpy as np
+
+SMALL_PRODUCT = 100_000_000
+"""Multiply-adds below which BLAS runs on one thread."""
+
+_blas = None
+_current = None
+
+
+def _controllers():
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        except ImportError:
+            _blas = []
+        for c in _blas:
+            c.all_threads = c.num_threads
+    return _blas
+
+
+def set_blas_threads(single):
+    """One BLAS thread (``single`` True), or all of them (False)."""
+    global _current
+    if single is _current:
+        return
+    for c in _controllers():
+        c.set_num_threads(1 if single else c.all_threads)
+    _current = single
+
+
+def matmul(a, b, out=None):
+    """a @ b (2-D), with BLAS on one thread below ``SMALL_PRODUCT`` multiply-adds."""
+    set_blas_threads(a.shape[0] * a.shape[1] * b.shape[1] < SMALL_PRODUCT)
+    return np.matmul(a, b, out=out)
+
+
+@contextlib.contextmanager
+def all_blas_threads():
+    """BLAS on all its threads inside the block whatever the product size (benchmarks time
+    the dense baseline both ways and keep the faster)."""
+    global SMALL_PRODUCT
+    saved = SMALL_PRODUCT
+    SMALL_PRODUCT = 0
+    try:
+        yield
+    finally:
+        SMALL_PRODUCT = saved
