@@ -72,7 +72,7 @@ def implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=False):
 def reference_masks(dy, k):
     """The kept entries of dy for each implementation, from a stable sort (ties to the lower index)."""
     B, n_out = dy.shape
-    keep = {"dense": np.ones(dy.shape, dtype=bool), "dense_1thread": np.ones(dy.shape, dtype=bool)}
+    keep = {"dense": np.ones(dy.shape, dtype=bool), "dense_all_threads": np.ones(dy.shape, dtype=bool)}
     per = np.zeros(dy.shape, dtype=bool)
     np.put_along_axis(per, np.argsort(-np.abs(dy), axis=1, kind="stable")[:, :k], True, axis=1)
     keep["per_example"] = per

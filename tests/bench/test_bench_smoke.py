@@ -1,0 +1,24 @@
+"""Smoke runs of the benchmarks: they validate every implementation, then write the JSON
+document of SPEC section 5 with a row per (case, impl)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("bench", ["backprop", "topk", "overhead"])
+def test_bench_quick_writes_document(bench, tmp_path):
+    out = tmp_path / f"{bench}.json"
+    proc = subprocess.run([sys.executable, "-m", "mesimp_engine", "bench", bench, "--quick", "--repeats", "1",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["bench"] == bench and doc["environment"]["cpu_count"] >= 1
+    rows = doc["results"]
+    assert rows and all(r["median_s"] > 0 and r["case"] and r["impl"] for r in rows)
+    cases = {r["case"] for r in rows}
+    for case in cases:
+        assert sum(r.get("baseline", False) for r in rows if r["case"] == case) <= 1
+    assert f"# bench {bench}" in proc.stdout
