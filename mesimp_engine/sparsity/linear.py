@@ -69,6 +69,8 @@ class MePropAffine(Affine):
         return super().forward(x, W, b)
 
     def backward(self, dy, needs):
+        if self.k >= dy.shape[1] // self.blocks:
+            return self._backward_keeping_all(dy, needs)
         dy = np.ascontiguousarray(dy)
         idx = select(dy, self.k, self.mode, self.rng, self.blocks)
         if self.mode == "unified":
@@ -79,6 +81,17 @@ class MePropAffine(Affine):
             self.on_select(idx, rows)
         grads = (dx, RowGrad(rows, dW_rows) if needs[1] else None)
         return grads + ((db if needs[2] else None),) if len(needs) == 3 else grads
+
+
+    def _backward_keeping_all(self, dy, needs):
+        """k covers every unit (an output layer of 10 classes with k = 20): the dense
+        backward is the exact meProp gradient, and BLAS computes it fastest."""
+        grads = Affine.backward(self, dy, needs)
+        if self.on_select is not None:
+            n = dy.shape[1]
+            every = np.arange(n, dtype=np.int64)
+            self.on_select(every if self.mode == "unified" else np.broadcast_to(every, dy.shape), every)
+        return grads
 
 
 def meprop_affine(x, W, b=None, k=None, mode="per_example", rng=None, blocks=1, on_select=None, name=None):
