@@ -9,7 +9,7 @@ from mesimp_engine.graph import Graph
 F64 = np.float64
 
 
-def _check_module(module, make_input, reduce=ops.sum):
+def check_module_gradients(module, make_input, reduce=ops.sum):
     """Gradient check of every parameter of ``module`` (and of its float input, if any)."""
     x = make_input()
     params = module.parameters()
@@ -22,17 +22,17 @@ def _check_module(module, make_input, reduce=ops.sum):
 
 
 def test_linear():
-    _check_module(nn.Linear(4, 3, rng=0, dtype=F64), lambda: np.random.default_rng(1).standard_normal((5, 4)))
+    check_module_gradients(nn.Linear(4, 3, rng=0, dtype=F64), lambda: np.random.default_rng(1).standard_normal((5, 4)))
 
 
 def test_linear_without_bias():
     layer = nn.Linear(4, 3, bias=False, rng=0, dtype=F64)
     assert len(layer.parameters()) == 1
-    _check_module(layer, lambda: np.random.default_rng(1).standard_normal((5, 4)))
+    check_module_gradients(layer, lambda: np.random.default_rng(1).standard_normal((5, 4)))
 
 
 def test_embedding():
-    _check_module(nn.Embedding(7, 3, rng=0, dtype=F64), lambda: np.array([[1, 6], [1, 0], [3, 3]]))
+    check_module_gradients(nn.Embedding(7, 3, rng=0, dtype=F64), lambda: np.array([[1, 6], [1, 0], [3, 3]]))
 
 
 def test_lstm_cell():
@@ -57,7 +57,7 @@ def test_lstm_both_directions():
 
 def test_bilstm():
     m = nn.BiLSTM(3, 2, rng=0, dtype=F64)
-    out = _check_module(m, lambda: np.random.default_rng(1).standard_normal((4, 3)))
+    out = check_module_gradients(m, lambda: np.random.default_rng(1).standard_normal((4, 3)))
     assert len(out) == 1 + 6
 
 

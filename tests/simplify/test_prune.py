@@ -295,7 +295,7 @@ def test_mlp_step_after_trim_equals_masked_step(name, trim_first):
         layer.weight.value[~keep] = 0
         layer.bias.value[~keep] = 0
     slices = mlp_kept_slices(model, keeps)
-    _check_step(model, optimizer, masked, lambda: model.loss(x, y), lambda: masked.loss(x, y),
+    check_step_after_trim(model, optimizer, masked, lambda: model.loss(x, y), lambda: masked.loss(x, y),
                 lambda: trim_mlp_(model, keeps), slices, name, trim_first)
 
 
@@ -314,11 +314,11 @@ def test_tagger_step_after_trim_equals_masked_step(name, trim_first):
             p.value[gate_rows(np.flatnonzero(~keep), 5)] = 0
     slices = tagger_kept_slices(model, kf, kb)
     words, feats, tags = tagger_sentence(9)
-    _check_step(model, optimizer, masked, lambda: model.loss(words, feats, tags),
+    check_step_after_trim(model, optimizer, masked, lambda: model.loss(words, feats, tags),
                 lambda: masked.loss(words, feats, tags), lambda: trim_tagger_(model, kf, kb), slices, name, trim_first)
 
 
-def _check_step(model, optimizer, masked, loss, masked_loss, trim, slices, name, trim_first):
+def check_step_after_trim(model, optimizer, masked, loss, masked_loss, trim, slices, name, trim_first):
     """Trim ``model`` (before or after its backward) and step it with its own optimizer;
     step the masked copy (dropped entries zero, their gradients zeroed) with a new optimizer
     over the copied state; every kept weight and state entry must agree."""
