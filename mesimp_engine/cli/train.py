@@ -44,6 +44,8 @@ def add_parser(subparsers):
                    help="meAct: a unit is inactive for an example when its accumulated |gradient| is below this "
                         "times the layer's mean (default 1)")
     p.add_argument("--meact-start", type=int, default=2, help="meAct: first epoch that uses the active paths")
+    p.add_argument("--stop-after", type=int, metavar="N",
+                   help="stop after N training steps in this run, with a checkpoint (--resume goes on)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint under --out")
     p.set_defaults(func=run)
 
@@ -59,7 +61,7 @@ def run(args):
     from mesimp_engine.cli import UserError
     from mesimp_engine.data.errors import DataError
     from mesimp_engine.train.build import build_run, make_extension
-    from mesimp_engine.train.loop import Trainer, TrainingDiverged
+    from mesimp_engine.train.loop import Trainer, TrainingDiverged, TrainingStopped
 
     fields = {f.name for f in dataclasses.fields(TrainSettings)}
     settings = TrainSettings(**{k: v for k, v in vars(args).items() if k in fields})
@@ -82,6 +84,9 @@ def run(args):
         results = trainer.fit()
     except TrainingDiverged as error:
         raise UserError(f"training stopped: {error}; last good checkpoint: {trainer.checkpoint_path}") from None
+    except TrainingStopped as stopped:
+        print(f"{stopped}; checkpoint: {trainer.checkpoint_path}")
+        return 0
     best = results["best_epoch"]
     print(f"best dev epoch {best}: dev {results['dev']:.2f}  test {results['test']:.2f} ({task.metric})")
     print(f"wrote {trainer.results_path}")

@@ -28,10 +28,16 @@ from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
 from mesimp_engine.train.results import results_document, write_results
 
 PHASES = ("build", "forward", "backward", "update", "linear_backward")
+RUN_ONLY = ("epochs", "progress", "out", "stop_after", "checkpoint_every", "check_finite")
+"""Settings a resumed run may change: they do not change the numbers."""
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf."""
+
+
+class TrainingStopped(Exception):
+    """``stop_after`` steps were done in this run; the checkpoint lets ``--resume`` go on."""
 
 
 def updated_fraction(params):
@@ -55,6 +61,7 @@ class Trainer:
         self.history = []
         self.epoch, self.step_in_epoch = 1, 0
         self.partial = None
+        self.steps_this_run = 0
         self.checkpoint_path = os.path.join(settings.out, "checkpoint.npz")
         self.results_path = os.path.join(settings.out, "results.json")
 
@@ -71,8 +78,8 @@ class Trainer:
         if not os.path.exists(self.checkpoint_path):
             return False
         progress, arrays = load_checkpoint(self.checkpoint_path, self.model, self.rngs)
-        saved = {k: v for k, v in progress["settings"].items() if k not in ("epochs", "progress", "out")}
-        now = {k: v for k, v in self.settings.as_dict().items() if k not in ("epochs", "progress", "out")}
+        saved = {k: v for k, v in progress["settings"].items() if k not in RUN_ONLY}
+        now = {k: v for k, v in self.settings.as_dict().items() if k not in RUN_ONLY}
         if saved != now:
             diff = sorted(k for k in now if saved.get(k) != now[k])
             raise ValueError(f"cannot resume {self.checkpoint_path}: settings differ ({', '.join(diff)})")
@@ -137,9 +144,15 @@ class Trainer:
             bar.update(1)
             if self.step_in_epoch % 50 == 0:
                 bar.set_postfix(loss=f"{acc['loss'] / self.step_in_epoch:.4f}", refresh=False)
-            if s.checkpoint_every and self.step_in_epoch % s.checkpoint_every == 0 and self.step_in_epoch < n_steps:
+            self.steps_this_run += 1
+            stop = s.stop_after is not None and self.steps_this_run >= s.stop_after and self.step_in_epoch < n_steps
+            if stop or (s.checkpoint_every and self.step_in_epoch % s.checkpoint_every == 0 and self.step_in_epoch < n_steps):
                 self.partial = acc
                 self.save()
+            if stop:
+                bar.close()
+                raise TrainingStopped(f"stopped after {self.steps_this_run} steps (epoch {self.epoch}, "
+                                      f"step {self.step_in_epoch}); --resume continues")
         bar.close()
         dev_scores = self.task.evaluate(self.model, "dev")
         test_scores = self.task.evaluate(self.model, "test")
@@ -167,6 +180,7 @@ class Trainer:
         self.partial = None
 
     def fit(self):
+        """Train to the last epoch; raises ``TrainingStopped`` after ``stop_after`` steps."""
         while self.epoch <= self.settings.epochs:
             self.run_epoch()
             self.save()

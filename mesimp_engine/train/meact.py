@@ -82,7 +82,7 @@ class MeAct:
 
     # ------------------------------------------------------------------ checkpoint
     def state(self):
-        return {"history": self.history, "active": self.active, "total": self.total}
+        return {"history": self.history, "active": self.active, "total": self.total, "applying": self.applying}
 
     def state_arrays(self):
         arrays = {f"grad_sum/{i}": g for i, g in enumerate(self.grad_sum)}
@@ -91,6 +91,7 @@ class MeAct:
 
     def load_state(self, state, arrays):
         self.history, self.active, self.total = state["history"], state["active"], state["total"]
+        self.applying = state["applying"]  # a resume mid-epoch does not call start_epoch again
         for i in range(len(self.grad_sum)):
             self.grad_sum[i] = arrays[f"grad_sum/{i}"]
             self.cache[i] = arrays[f"cache/{i}"]

@@ -41,6 +41,7 @@ class TrainSettings:
     limit_train: int = None
     limit_eval: int = None
     checkpoint_every: int = 0
+    stop_after: int = None
     sparse_output: bool = True
     sparse_update: bool = False
     check_finite: bool = False

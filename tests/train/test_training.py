@@ -157,3 +157,18 @@ def test_meact_reports_active_share_and_resumes_identically(prepared_data, tmp_p
     resumed = json.loads((out / "results.json").read_text())
     assert _scores(full) == _scores(resumed)
     assert full["meact"] == resumed["meact"]
+
+
+def test_meact_stopped_mid_epoch_resumes_identically(prepared_data, tmp_path):
+    """Stopped in the middle of an epoch that uses the active paths (epoch 2, step 25 of 60),
+    then resumed: the same numbers as an uninterrupted run."""
+    flags = ["--method", "meact", "--epochs", "2", "--meact-start", "2", *SMALL]
+    _train(prepared_data, tmp_path / "full", *flags)
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    out = tmp_path / "cut"
+    stopped = _train(prepared_data, out, *flags, "--stop-after", "85")
+    assert "stopped after 85 steps" in stopped.stdout
+    _train(prepared_data, out, *flags, "--resume")
+    resumed = json.loads((out / "results.json").read_text())
+    assert _scores(full) == _scores(resumed)
+    assert full["meact"] == resumed["meact"]
