@@ -1,0 +1,12 @@
+"""The overhead benchmark, the same as ``mesimp-engine bench overhead [--json PATH] [--repeats N]
+[--quick]``; runs from a checkout without installing (``python benchmarks/bench_overhead.py``)."""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from mesimp_engine.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    raise SystemExit(main(["bench", "overhead", *sys.argv[1:]]))
