@@ -90,12 +90,7 @@ def _lane_bound(lane_max, m, k, hint):
     """The largest t with count(lane_max >= t) >= k, to within tol = (max - min) /
     2^BISECT_STEPS below it, by branch-free bisection. ``hint`` (the previous row's bound,
     or -1) first brackets it in a window of HINT_WINDOW * tol when rows are alike."""
-    lo = lane_max[0]
-    hi = lane_max[0]
-    for g in range(m):
-        v = lane_max[g]
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
+    lo, hi = _key_range(lane_max, m)
     tol = (hi - lo) >> BISECT_STEPS
     half = HINT_WINDOW // 2 * tol
     if hint - lo > half and hi - hint > half:
@@ -111,11 +106,30 @@ def _lane_bound(lane_max, m, k, hint):
         hi = hi if count_below >= k else below - 1
         lo = above if count_above >= k else lo
         hi = hi if count_above >= k else above - 1
+    return _bisect_kth(lane_max, m, k, lo, hi, tol)
+
+
+@njit(cache=True, inline="always")
+def _key_range(keys, c):
+    """(min, max) of keys[:c], c >= 1."""
+    lo = keys[0]
+    hi = keys[0]
+    for p in range(c):
+        v = keys[p]
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
+def _bisect_kth(keys, c, k, lo, hi, tol):
+    """Narrow [lo, hi] around the largest t with count(keys[:c] >= t) >= k until it is at
+    most ``tol`` wide (0: exact), by branch-free bisection; returns the lower end."""
     while hi - lo > tol:
         mid = lo + (hi - lo + 1) // 2
         count = 0
-        for g in range(m):
-            count += lane_max[g] >= mid
+        for p in range(c):
+            count += keys[p] >= mid
         enough = count >= k
         lo = mid if enough else lo
         hi = hi if enough else mid - 1
@@ -212,21 +226,8 @@ def _keep_best(cand, c, k, out):
 def _kth_largest(keys, c, k):
     """The k-th largest of keys[:c], by branch-free bisection over the key range: about
     log2(max - min) counting passes of c entries, vectorised."""
-    lo = keys[0]
-    hi = keys[0]
-    for p in range(c):
-        v = keys[p]
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
-    while lo < hi:
-        mid = lo + (hi - lo + 1) // 2
-        count = 0
-        for p in range(c):
-            count += keys[p] >= mid
-        enough = count >= k
-        lo = mid if enough else lo
-        hi = hi if enough else mid - 1
-    return lo
+    lo, hi = _key_range(keys, c)
+    return _bisect_kth(keys, c, k, lo, hi, 0)
 
 
 @njit(cache=True)

@@ -18,7 +18,7 @@ unique int64 indices of the output units that received a gradient and ``dW_rows`
 fraction of W updated, n_rows / n_out. k >= n_out keeps every unit and reproduces the dense
 gradients (to float tolerance); k <= 0 is an error.
 
-Selection goes through ``topk_rows`` (``mesimp_engine.sparsity.topk``); the products are the
+Selection goes through ``mesimp_engine.sparsity.topk.topk``; the products are the
 kernels of ``mesimp_engine.kernels.sparse_linear``.
 """
 
@@ -33,16 +33,6 @@ from mesimp_engine.sparsity.topk import topk
 _SERIAL_WORK = 1 << 20
 
 
-def topk_rows(a, k, out=None):
-    """Indices of the k largest |a| in each row, ties to the lower index: the selector of every
-    meProp mode (``mesimp_engine.sparsity.topk.topk``, Numba kernels with reused buffers).
-
-    a (rows, n) float; 1 <= k <= n. Returns out (rows, k) int64 (allocated when None), each row
-    in increasing index order.
-    """
-    return topk(a, k, out)
-
-
 def _check_k(k, n_out):
     if k <= 0:
         raise ValueError(f"meProp needs k >= 1, got k={k}")
@@ -55,7 +45,7 @@ def select_per_example(dy, k, out=None):
     dy (B, n_out); k >= 1 (k >= n_out selects every unit). Returns idx (B, min(k, n_out))
     int64, each row increasing; written into ``out`` when given.
     """
-    return topk_rows(dy, _check_k(k, dy.shape[1]), out=out)
+    return topk(dy, _check_k(k, dy.shape[1]), out)
 
 
 def select_unified(dy, k, db_out=None):

@@ -35,10 +35,10 @@ def _masked_reference(x, W, dy, idx):
     return masked @ W, rows, (masked.T @ x)[rows], dy.sum(0)
 
 
-def test_topk_rows_breaks_ties_to_the_lower_index():
+def test_selection_breaks_ties_to_the_lower_index():
     a = np.array([[1.0, -3.0, 3.0, 2.0, -3.0], [0.0, 0.0, 0.0, 0.0, 0.0], [5.0, 1.0, 1.0, 1.0, 1.0]])
-    np.testing.assert_array_equal(meprop.topk_rows(a, 2), [[1, 2], [0, 1], [0, 1]])
-    np.testing.assert_array_equal(meprop.topk_rows(a, 3), [[1, 2, 4], [0, 1, 2], [0, 1, 2]])
+    np.testing.assert_array_equal(meprop.select_per_example(a, 2), [[1, 2], [0, 1], [0, 1]])
+    np.testing.assert_array_equal(meprop.select_per_example(a, 3), [[1, 2, 4], [0, 1, 2], [0, 1, 2]])
 
 
 @pytest.mark.parametrize("seed", range(6))
