@@ -7,7 +7,10 @@ graph raise ``StaleNodeError`` when used.
 
 Gradients: the graph, not the op, accumulates them. A node used twice receives the sum of
 both gradients; a parameter's gradient goes straight into ``Parameter.grad`` (dense, or by
-rows for a ``RowGrad``). Nodes whose inputs need no gradient (data, or inputs of the first
+rows for a ``RowGrad``). A weight gradient may arrive as its two factors (``OuterGrad``):
+the graph keeps the factors of every use and multiplies once when the reverse loop reaches
+the weight's leaf, after all its uses, so an LSTM's recurrent weight used at T steps gets
+one (4h x T) @ (T x h) product instead of T outer products, each a pass over the matrix. Nodes whose inputs need no gradient (data, or inputs of the first
 layer) are skipped, and an op is told which of its inputs need a gradient (``needs``), so
 the first layer computes no dx.
 
@@ -25,6 +28,7 @@ import time
 import numpy as np
 
 from mesimp_engine.errors import NonFiniteError, ShapeError, StaleNodeError, describe
+from mesimp_engine.kernels.blas import matmul as gemm
 from mesimp_engine.parameter import Parameter
 
 _perf = time.perf_counter
@@ -46,6 +50,44 @@ class RowGrad:
     @property
     def shape(self):
         return self.values.shape
+
+
+class OuterGrad:
+    """A gradient given by its factors: ``grad += left^T @ right``.
+
+    left: (B, p), right: (B, q) -> a (p, q) gradient (a linear layer's dW = dy^T x). The
+    graph stacks the factors of every use of the same input along B and multiplies once.
+    """
+
+    __slots__ = ("left", "right")
+
+    def __init__(self, left, right):
+        self.left = left
+        self.right = right
+
+    @property
+    def shape(self):
+        return (self.left.shape[1], self.right.shape[1])
+
+    @staticmethod
+    def product(factors):
+        """The sum of left^T @ right over a list of ``OuterGrad``: one matrix product."""
+        if len(factors) == 1:
+            return gemm(factors[0].left.T, factors[0].right)
+        left = np.concatenate([f.left for f in factors])
+        right = np.concatenate([f.right for f in factors])
+        return gemm(left.T, right)
+
+
+def dense_gradient(g, like):
+    """``g`` (an array, ``RowGrad`` or ``OuterGrad``) as a dense array shaped like ``like``."""
+    if isinstance(g, RowGrad):
+        dense = np.zeros_like(like)
+        dense[g.rows] = g.values
+        return dense
+    if isinstance(g, OuterGrad):
+        return OuterGrad.product([g])
+    return g
 
 
 class Stats:
@@ -128,6 +170,7 @@ class Graph:
         self.check_finite = check_finite
         self.stats = Stats(profile)
         self._param_nodes = {}
+        self._factors = {}  # node index -> the OuterGrad factors it received so far
         self._created = _perf()
 
     # ------------------------------------------------------------------ leaves
@@ -192,6 +235,8 @@ class Graph:
         backward_start = _perf()
         stats.build = (backward_start - self._created) - stats.forward
         for node in reversed(self.nodes[: loss.index + 1]):
+            if node.index in self._factors:
+                self._multiply_factors(node)
             dy = node.grad
             if dy is None or node.op is None or not node.requires_grad:
                 continue
@@ -209,31 +254,42 @@ class Graph:
                     self._accumulate(inp, g, node)
         stats.backward = _perf() - backward_start
 
+    def _multiply_factors(self, node):
+        """Every use of ``node`` has been back-propagated: turn its stacked ``OuterGrad``
+        factors into one gradient (timed as linear-layer backward)."""
+        start = _perf()
+        g = OuterGrad.product(self._factors.pop(node.index))
+        self.stats.linear_backward += _perf() - start
+        self._add(node, g)
+
     def _accumulate(self, inp, g, node):
         if self.check_finite:
-            values = g.values if isinstance(g, RowGrad) else g
-            if not np.all(np.isfinite(values)):
+            parts = (g.values,) if isinstance(g, RowGrad) else (g.left, g.right) if isinstance(g, OuterGrad) else (g,)
+            if not all(np.all(np.isfinite(part)) for part in parts):
                 raise NonFiniteError(
                     f"{describe(node.op, node.name)} produced NaN or inf in backward"
                     f" (gradient for input {inp!r})"
                 )
         target_shape = inp.value.shape[1:] if isinstance(g, RowGrad) else inp.value.shape
-        got_shape = g.values.shape[1:] if isinstance(g, RowGrad) else np.shape(g)
+        got_shape = g.values.shape[1:] if isinstance(g, RowGrad) else g.shape if isinstance(g, OuterGrad) else np.shape(g)
         if got_shape != target_shape:
             raise ShapeError(
                 f"{describe(node.op, node.name)} backward returned a gradient of shape {g.shape}"
                 f" for an input of shape {inp.value.shape}"
             )
+        if isinstance(g, OuterGrad):
+            self._factors.setdefault(inp.index, []).append(g)
+            return
+        self._add(inp, g)
+
+    def _add(self, inp, g):
         if inp.param is not None:
             if isinstance(g, RowGrad):
                 inp.param.add_row_grad(g.rows, g.values)
             else:
                 inp.param.add_grad(g)
             return
-        if isinstance(g, RowGrad):
-            dense = np.zeros_like(inp.value)
-            dense[g.rows] = g.values
-            g = dense
+        g = dense_gradient(g, inp.value)
         if inp.grad is None:
             # The first gradient may alias an array the op still holds: never write into it.
             inp.grad = g

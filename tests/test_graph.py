@@ -148,3 +148,25 @@ def test_lookup_gradient_touches_only_looked_up_rows():
     np.testing.assert_array_equal(E.touched_rows(), [1, 4])
     np.testing.assert_allclose(E.grad[[1, 4]], [[1, 1], [2, 2]])
     assert not E.grad[[0, 2, 3, 5]].any()
+
+
+def test_weight_used_at_many_steps_gets_one_summed_gradient():
+    """OuterGrad: the factors of every use are stacked and multiplied once at the leaf."""
+    rng = np.random.default_rng(3)
+    W = Parameter(rng.normal(size=(6, 4)), "W")
+    xs = [rng.normal(size=(1, 4)) for _ in range(5)]
+    rs = [rng.normal(size=(1, 6)) for _ in range(5)]
+    graph = Graph()
+    outs = [ops.affine(x, W) for x in xs]
+    loss = ops.sum(ops.concat([ops.mul(o, r) for o, r in zip(outs, rs)], axis=0))
+    graph.backward(loss)
+    expected = sum(r.T @ x for r, x in zip(rs, xs))
+    np.testing.assert_allclose(W.grad, expected, rtol=1e-12)
+
+
+def test_factored_gradient_into_a_computed_node():
+    """A matmul whose right operand is computed (not a parameter) gets its factored gradient
+    multiplied when the reverse loop reaches that node, before it back-propagates further."""
+    rng = np.random.default_rng(4)
+    gradcheck.check(lambda a, p: ops.sum(ops.tanh(ops.add(ops.matmul(a, ops.tanh(p)), ops.matmul(ops.tanh(a), ops.tanh(p))))),
+          rng.normal(size=(3, 4)), rng.normal(size=(4, 2)))

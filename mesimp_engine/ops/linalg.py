@@ -1,12 +1,13 @@
 """Matrix products: ``matmul`` and ``affine`` (the linear layer's op)."""
 
-from mesimp_engine.graph import apply
+from mesimp_engine.graph import OuterGrad, apply
 from mesimp_engine.kernels.blas import matmul as gemm
 from mesimp_engine.ops.base import Op
 
 
 class MatMul(Op):
-    """y = a @ b.  a: (n, m), b: (m, p) -> y: (n, p).  da = dy @ b^T, db = a^T @ dy."""
+    """y = a @ b.  a: (n, m), b: (m, p) -> y: (n, p).  da = dy @ b^T, db = a^T @ dy (returned
+    as its factors, ``OuterGrad``: the graph sums every use of b in one product)."""
 
     linear = True
 
@@ -18,7 +19,7 @@ class MatMul(Op):
 
     def backward(self, dy, needs):
         da = gemm(dy, self.b.T) if needs[0] else None
-        db = gemm(self.a.T, dy) if needs[1] else None
+        db = OuterGrad(self.a, dy) if needs[1] else None
         return da, db
 
 
@@ -29,7 +30,8 @@ def matmul(a, b):
 class Affine(Op):
     """y = x W^T + b.  x: (B, in), W: (out, in), b: (out,) optional -> y: (B, out).
 
-    dx = dy W, dW = dy^T x, db = sum_B dy.
+    dx = dy W, dW = dy^T x, db = sum_B dy.  dW is returned as its factors (``OuterGrad``):
+    the graph multiplies once per weight, however many times the weight was used.
     """
 
     linear = True
@@ -47,7 +49,7 @@ class Affine(Op):
 
     def backward(self, dy, needs):
         dx = gemm(dy, self.W) if needs[0] else None
-        dW = gemm(dy.T, self.x) if needs[1] else None
+        dW = OuterGrad(dy, self.x) if needs[1] else None
         if len(needs) == 3:
             return dx, dW, (dy.sum(axis=0) if needs[2] else None)
         return dx, dW
