@@ -14,7 +14,8 @@ The selection is a sparse (B, n_out) matrix with k entries per row, so both prod
 sparse-times-dense, bound by memory traffic rather than arithmetic. ``sparse_backward`` computes
 dx row by row from the selection (each dx[b] sums k rows of W) and dW row by row from its
 inverted index (built by ``invert_selection``, a counting sort: each dW row sums the rows of x
-of the examples that selected it); both inner loops add four scaled rows per pass over the
+of the examples that selected it), one block of examples at a time so that the block's rows
+of x are read from cache by every unit that uses them; both inner loops add four scaled rows per pass over the
 output row, so an output element is loaded and stored once per four FMAs. Threads split the
 n_in columns into slices (no two write the same element). Column indices are unsigned in the
 inner loops: with signed ones Numba adds a negative-index fix-up that stops LLVM from
@@ -69,39 +70,44 @@ def selected_rows_numpy(idx, rows, rank):
 
 
 @njit(cache=True)
-def invert_selection(idx, dy, rank, ptr, examples, values):
-    """Counting sort of the pairs (b, j) by unit: the inverted index of the selection.
+def invert_selection(idx, dy, rank, n_rows, block, ptr, examples, values):
+    """Counting sort of the pairs (b, j) by example block, then unit: the inverted index of the
+    selection, one per block of ``block`` consecutive examples.
 
-    idx (B, k) int64, dy (B, n_out), rank (n_out,) from ``selected_rows``. Outputs:
-    ptr (n_rows + 1,) int64; examples (B*k,) int64 and values (B*k,) dy.dtype, where the pairs of
-    row r = rank[j] are examples[ptr[r]:ptr[r+1]] (in increasing b) with values dy[b, j].
+    idx (B, k) int64, dy (B, n_out), rank (n_out,) and n_rows from ``selected_rows``. Outputs: ptr (n_blocks * n_rows + 1,) int64 with n_blocks = ceil(B / block); examples
+    (B*k,) int64 and values (B*k,) dy.dtype, where the pairs of selected unit r in block q
+    are examples[ptr[q * n_rows + r] : ptr[q * n_rows + r + 1]] (in increasing b) with values
+    dy[b, j].
     """
     ptr[:] = 0
     for b in range(idx.shape[0]):
+        base = (b // block) * n_rows + 1
         for t in range(idx.shape[1]):
-            ptr[rank[idx[b, t]] + 1] += 1
+            ptr[base + rank[idx[b, t]]] += 1
     for r in range(ptr.shape[0] - 1):
         ptr[r + 1] += ptr[r]
     fill = ptr[:-1].copy()
     for b in range(idx.shape[0]):
+        base = (b // block) * n_rows
         for t in range(idx.shape[1]):
             j = idx[b, t]
-            r = rank[j]
-            p = fill[r]
+            q = base + rank[j]
+            p = fill[q]
             examples[p] = b
             values[p] = dy[b, j]
-            fill[r] = p + 1
+            fill[q] = p + 1
 
 
-def invert_selection_numpy(idx, dy, rank, ptr, examples, values):
+def invert_selection_numpy(idx, dy, rank, n_rows, block, ptr, examples, values):
     """NumPy twin of ``invert_selection``."""
     B, k = idx.shape
-    r = rank[idx].ravel()
-    order = np.argsort(r, kind="stable")
+    n_slots = ptr.shape[0] - 1
     b = np.repeat(np.arange(B), k)
+    key = (b // block) * n_rows + rank[idx].ravel()
+    order = np.argsort(key, kind="stable")
     examples[:] = b[order]
     values[:] = dy[b, idx.ravel()][order]
-    ptr[:] = np.concatenate(([0], np.cumsum(np.bincount(r, minlength=ptr.shape[0] - 1))))
+    ptr[:] = np.concatenate(([0], np.cumsum(np.bincount(key, minlength=n_slots))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,25 +141,34 @@ def _dx_by_example(W, dy, idx, c0, c1, dx):
 
 
 def _dW_by_unit(x, ptr, examples, values, c0, c1, dW_rows):
-    """Columns [c0, c1) of dW_rows[r] = sum_{p in ptr[r]:ptr[r+1]} values[p] x[examples[p]]."""
+    """Columns [c0, c1) of dW_rows[r] = sum over the pairs p of unit r of values[p] x[examples[p]],
+    block of examples by block: the rows of x of one block stay in cache while every unit that
+    the block selected reads them (unit by unit over all examples, each row of x would be read
+    once per unit that selected it, from main memory)."""
     u0, u1 = np.uint64(c0), np.uint64(c1)
-    for r in range(dW_rows.shape[0]):
+    n_rows = dW_rows.shape[0]
+    for r in range(n_rows):
         d = dW_rows[r]
         for i in range(u0, u1):
             d[i] = 0
-        p, end = ptr[r], ptr[r + 1]
-        # four examples per pass over dW[r]
-        while p + 4 <= end:
-            x0, x1, x2, x3 = x[examples[p]], x[examples[p + 1]], x[examples[p + 2]], x[examples[p + 3]]
-            v0, v1, v2, v3 = values[p], values[p + 1], values[p + 2], values[p + 3]
-            for i in range(u0, u1):
-                d[i] += v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]
-            p += 4
-        while p < end:
-            v0, x0 = values[p], x[examples[p]]
-            for i in range(u0, u1):
-                d[i] += v0 * x0[i]
-            p += 1
+    if n_rows == 0:
+        return
+    for q in range((ptr.shape[0] - 1) // n_rows):
+        for r in range(n_rows):
+            p, end = ptr[q * n_rows + r], ptr[q * n_rows + r + 1]
+            d = dW_rows[r]
+            # four examples per pass over dW[r]
+            while p + 4 <= end:
+                x0, x1, x2, x3 = x[examples[p]], x[examples[p + 1]], x[examples[p + 2]], x[examples[p + 3]]
+                v0, v1, v2, v3 = values[p], values[p + 1], values[p + 2], values[p + 3]
+                for i in range(u0, u1):
+                    d[i] += v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]
+                p += 4
+            while p < end:
+                v0, x0 = values[p], x[examples[p]]
+                for i in range(u0, u1):
+                    d[i] += v0 * x0[i]
+                p += 1
 
 
 _dx_by_example_serial = njit(cache=True, fastmath=True)(_dx_by_example)
@@ -192,7 +207,7 @@ def sparse_backward(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW
 def sparse_backward_numpy(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows):
     """NumPy twin of ``sparse_backward`` (chunk is ignored)."""
     n_rows = dW_rows.shape[0]
-    r = np.repeat(np.arange(n_rows), np.diff(ptr[: n_rows + 1]))
+    r = np.repeat(np.arange(ptr.shape[0] - 1) % max(n_rows, 1), np.diff(ptr))
     dW_rows[:] = 0
     np.add.at(dW_rows, r, values[:, None] * x[examples])
     if need_dx:

@@ -32,6 +32,12 @@ from mesimp_engine.sparsity.topk import topk
 # Work (multiply-adds) below which the kernels run serially.
 _SERIAL_WORK = 1 << 20
 
+EXAMPLE_BLOCK = 256
+"""Examples per block of the dW inverted index: a block's rows of x (256 x 1,200 columns per
+thread at the parser's shape, 1.2 MB) stay in the 2 MB L2 cache while the units read them;
+measured at 10,000 x 2,400 -> 500, k = 20: dW 2x faster than one index over all examples,
+64 to 1,024 within 20% of each other."""
+
 
 def _check_k(k, n_out):
     if k <= 0:
@@ -111,10 +117,10 @@ def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
     rows = rows[:n_rows]
     dW_rows = np.empty((n_rows, n_in), dtype=x.dtype) if dW_out is None else dW_out[:n_rows]
     dx = _dx_buffer(x, need_dx, dx_out)
-    ptr = np.empty(n_rows + 1, dtype=np.int64)
+    ptr = np.empty(-(-idx.shape[0] // EXAMPLE_BLOCK) * n_rows + 1, dtype=np.int64)
     examples = np.empty(idx.size, dtype=np.int64)
     values = np.empty(idx.size, dtype=dy.dtype)
-    kernels.invert_selection(idx, dy, rank, ptr, examples, values)
+    kernels.invert_selection(idx, dy, rank, n_rows, EXAMPLE_BLOCK, ptr, examples, values)
     chunk = _chunk(idx.size * n_in * (2 if need_dx else 1), n_in)
     kernels.sparse_backward(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows)
     return (dx if need_dx else None), rows, dW_rows, dy.sum(axis=0)

@@ -36,30 +36,39 @@ def test_selected_rows_matches_twin(shape):
     np.testing.assert_array_equal(rows[:n], np.unique(idx))
 
 
+def _index(fn, idx, dy, rank, n, block):
+    n_blocks = -(-idx.shape[0] // block)
+    ptr, ex, val = np.empty(n_blocks * n + 1, np.int64), np.empty(idx.size, np.int64), np.empty(idx.size, dy.dtype)
+    fn(idx, dy, rank, n, block, ptr, ex, val)
+    return ptr, ex, val
+
+
 @pytest.mark.parametrize("shape", SHAPES)
-def test_invert_selection_matches_twin(shape):
+@pytest.mark.parametrize("block", [1, 3, 10_000])
+def test_invert_selection_matches_twin(shape, block):
     B, n_in, n_out, k = shape
     x, W, dy, idx = _problem(1, *shape, np.float64)
     rows, rank, n = _rows(idx, n_out)
-    outs = []
-    for fn in (K.invert_selection, K.invert_selection_numpy):
-        ptr, ex, val = np.empty(n + 1, np.int64), np.empty(B * k, np.int64), np.empty(B * k)
-        fn(idx, dy, rank, ptr, ex, val)
-        outs.append((ptr, ex, val))
+    outs = [_index(fn, idx, dy, rank, n, block) for fn in (K.invert_selection, K.invert_selection_numpy)]
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
     ptr, ex, val = outs[0]
-    for r in range(n):
-        b = ex[ptr[r] : ptr[r + 1]]
-        assert np.all(np.diff(b) > 0)
-        assert np.all(np.any(idx[b] == rows[r], axis=1))
-        np.testing.assert_array_equal(val[ptr[r] : ptr[r + 1]], dy[b, rows[r]])
+    for q in range(-(-B // block)):
+        for r in range(n):
+            lo, hi = ptr[q * n + r], ptr[q * n + r + 1]
+            b = ex[lo:hi]
+            assert np.all(np.diff(b) > 0)
+            assert np.all(b // block == q)
+            assert np.all(np.any(idx[b] == rows[r], axis=1))
+            np.testing.assert_array_equal(val[lo:hi], dy[b, rows[r]])
+    # every selected pair appears exactly once
+    assert sorted(zip(ex.tolist(), val.tolist())) == sorted(
+        (b, dy[b, j]) for b in range(B) for j in idx[b].tolist())
 
 
-def _run(fn, x, W, dy, idx, chunk, need_dx):
+def _run(fn, x, W, dy, idx, chunk, need_dx, block=4):
     rows, rank, n = _rows(idx, W.shape[0])
-    ptr, ex, val = np.empty(n + 1, np.int64), np.empty(idx.size, np.int64), np.empty(idx.size, dy.dtype)
-    K.invert_selection(idx, dy, rank, ptr, ex, val)
+    ptr, ex, val = _index(K.invert_selection, idx, dy, rank, n, block)
     dx = np.full(x.shape if need_dx else (0, 0), np.nan, x.dtype)
     dW = np.full((n, x.shape[1]), np.nan, x.dtype)
     fn(x, W, dy, idx, ptr, ex, val, chunk, need_dx, dx, dW)
@@ -70,10 +79,11 @@ def _run(fn, x, W, dy, idx, chunk, need_dx):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("chunk", [1, 16, 1000])
 @pytest.mark.parametrize("need_dx", [True, False])
-def test_sparse_backward_matches_twin(dtype, shape, chunk, need_dx):
+@pytest.mark.parametrize("block", [1, 4, 10_000])
+def test_sparse_backward_matches_twin(dtype, shape, chunk, need_dx, block):
     x, W, dy, idx = _problem(2, *shape, dtype)
-    dx, dW = _run(K.sparse_backward, x, W, dy, idx, chunk, need_dx)
-    dx_ref, dW_ref = _run(K.sparse_backward_numpy, x, W, dy, idx, chunk, need_dx)
+    dx, dW = _run(K.sparse_backward, x, W, dy, idx, chunk, need_dx, block)
+    dx_ref, dW_ref = _run(K.sparse_backward_numpy, x, W, dy, idx, chunk, need_dx, block)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dW, dW_ref, **tol)
     if need_dx:
