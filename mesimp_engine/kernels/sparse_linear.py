@@ -28,6 +28,10 @@ twin ``*_numpy`` of the same signature, used by the tests as the reference.
 import numpy as np
 from numba import njit, prange
 
+from mesimp_engine.kernels.magnitude_key import magnitude_bits
+from mesimp_engine.kernels.topk_filter import filter_rows
+from mesimp_engine.kernels.topk_reference import topk_rows_numpy
+
 
 # ---------------------------------------------------------------------------------------------
 # which rows of W receive a gradient
@@ -213,6 +217,76 @@ def sparse_backward_numpy(x, W, dy, idx, ptr, examples, values, chunk, need_dx, 
     if need_dx:
         v = np.take_along_axis(dy, idx, axis=1)
         dx[:] = np.einsum("bt,bti->bi", v, W[idx])
+
+
+# ---------------------------------------------------------------------------------------------
+# small problems: selection and products in one call
+
+
+@njit(cache=True, fastmath=True)
+def select_and_backward(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, rank, dx, dW_rows, db):
+    """Per-example meProp backward of a small problem in one call: the top-k of each block of
+    each row of dy, then dx, the selected rows of dW and db (the work of ``topk``,
+    ``selected_rows``, ``invert_selection`` and ``sparse_backward``, without their separate
+    calls, which cost more than the arithmetic at a mini-batch of 10).
+
+    x (B, n_in), W (n_out, n_in), dy (B, n_out), n_out = blocks * size, 1 <= k < size;
+    lanes (2, m) and cand (2, size) the top-k filter's buffers in dy's key dtype
+    (``topk_filter``; k <= m <= size). Outputs: idx (B, blocks * k) int64, the selected units
+    of each example (ascending); rows, rank (n_out,) as in ``selected_rows``; dx (B, n_in)
+    when need_dx; dW_rows (>= n_rows, n_in): row r = sum over the examples b that selected
+    unit rows[r] of dy[b, rows[r]] x[b] (in increasing b); db (n_out,) = dy.sum(0).
+    Returns n_rows. Serial: at this size a parallel region costs more than it saves.
+    """
+    B, n_out = dy.shape
+    size = n_out // blocks
+    selected = idx.reshape(B * blocks, k)
+    filter_rows(magnitude_bits(dy).reshape(B * blocks, size), 0, B * blocks, k, lanes, cand, selected)
+    if blocks > 1:
+        for r in range(B * blocks):
+            offset = (r % blocks) * size
+            for t in range(k):
+                selected[r, t] += offset
+    n_rows = selected_rows(idx, rows, rank)
+    n_in = np.uint64(x.shape[1])
+    for r in range(n_rows):
+        d = dW_rows[r]
+        for i in range(n_in):
+            d[i] = 0
+    for b in range(B):
+        xb = x[b]
+        for t in range(idx.shape[1]):
+            j = idx[b, t]
+            v = dy[b, j]
+            d = dW_rows[rank[j]]
+            for i in range(n_in):
+                d[i] += v * xb[i]
+    if need_dx:
+        _dx_by_example_serial(W, dy, idx, 0, x.shape[1], dx)
+    for j in range(n_out):
+        db[j] = 0
+    for b in range(B):
+        dyb = dy[b]
+        for j in range(n_out):
+            db[j] += dyb[j]
+    return n_rows
+
+
+def select_and_backward_numpy(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, rank, dx, dW_rows, db):
+    """NumPy twin of ``select_and_backward`` (lanes and cand are unused)."""
+    B, n_out = dy.shape
+    size = n_out // blocks
+    per_block = np.empty((B * blocks, k), np.int64)
+    topk_rows_numpy(dy.reshape(B * blocks, size), k, per_block)
+    idx[:] = (per_block.reshape(B, blocks, k) + (np.arange(blocks) * size)[None, :, None]).reshape(B, blocks * k)
+    n_rows = selected_rows_numpy(idx, rows, rank)
+    dW_rows[:n_rows] = 0
+    pairs_b = np.repeat(np.arange(B), idx.shape[1])
+    np.add.at(dW_rows, rank[idx.ravel()], dy[pairs_b, idx.ravel()][:, None] * x[pairs_b])
+    if need_dx:
+        dx[:] = np.einsum("bt,bti->bi", np.take_along_axis(dy, idx, axis=1), W[idx])
+    db[:] = dy.sum(axis=0)
+    return n_rows
 
 
 # ---------------------------------------------------------------------------------------------

@@ -177,7 +177,7 @@ def _filter_row(b, k, m, lanes, cand, out, hint):
 
 
 @njit(cache=True)
-def _filter_rows(bits, r0, r1, k, lanes, cand, out):
+def filter_rows(bits, r0, r1, k, lanes, cand, out):
     """Rows r0..r1-1 of bits (rows, n) into out; lanes (2, m), cand (2, n) of one thread.
     With m == SMALL_LANES the lane loops get a constant trip count (unrolled, in registers)."""
     m = lanes.shape[1]
@@ -234,7 +234,7 @@ def _kth_largest(keys, c, k):
 def topk_filter_vector(x, k, lanes, cand, out):
     """Top-k of one vector. x (n,) float32/float64; 1 <= k <= m <= n; lanes (2, m) and
     cand (2, n) in the key dtype; out (k,) int64."""
-    _filter_rows(magnitude_bits(x).reshape(1, x.shape[0]), 0, 1, k, lanes, cand, out.reshape(1, k))
+    filter_rows(magnitude_bits(x).reshape(1, x.shape[0]), 0, 1, k, lanes, cand, out.reshape(1, k))
 
 
 def topk_filter_vector_numpy(x, k, lanes, cand, out):
@@ -245,7 +245,7 @@ def topk_filter_vector_numpy(x, k, lanes, cand, out):
 @njit(cache=True)
 def topk_filter_rows(x, k, lanes, cand, out):
     """Top-k of every row, one thread. x (rows, n); lanes (2, m), cand (2, n); out (rows, k)."""
-    _filter_rows(magnitude_bits(x), 0, x.shape[0], k, lanes, cand, out)
+    filter_rows(magnitude_bits(x), 0, x.shape[0], k, lanes, cand, out)
 
 
 def topk_filter_rows_numpy(x, k, lanes, cand, out):
@@ -261,7 +261,7 @@ def topk_filter_rows_parallel(x, k, lanes, cand, out):
     rows = x.shape[0]
     bits = magnitude_bits(x)
     for t in prange(blocks):
-        _filter_rows(bits, t * rows // blocks, (t + 1) * rows // blocks, k, lanes[t], cand[t], out)
+        filter_rows(bits, t * rows // blocks, (t + 1) * rows // blocks, k, lanes[t], cand[t], out)
 
 
 def topk_filter_rows_parallel_numpy(x, k, lanes, cand, out):

@@ -72,11 +72,18 @@ class MePropAffine(Affine):
         if self.k >= dy.shape[1] // self.blocks:
             return self._backward_keeping_all(dy, needs)
         dy = np.ascontiguousarray(dy)
+        if self.mode == "per_example" and dy.size <= meprop.FUSED_UP_TO:
+            idx, dx, rows, dW_rows, db = meprop.select_and_backward(
+                self.x, self.W, dy, self.k, self.blocks, need_dx=needs[0])
+            return self._finish(idx, dx, rows, dW_rows, db, needs)
         idx = select(dy, self.k, self.mode, self.rng, self.blocks)
         if self.mode == "unified":
             dx, rows, dW_rows, db = meprop.backward_unified(self.x, self.W, dy, idx, need_dx=needs[0])
         else:
             dx, rows, dW_rows, db = meprop.backward_per_example(self.x, self.W, dy, idx, need_dx=needs[0])
+        return self._finish(idx, dx, rows, dW_rows, db, needs)
+
+    def _finish(self, idx, dx, rows, dW_rows, db, needs):
         if self.on_select is not None:
             self.on_select(idx, rows)
         grads = (dx, RowGrad(rows, dW_rows) if needs[1] else None)

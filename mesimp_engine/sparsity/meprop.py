@@ -27,7 +27,8 @@ import numpy as np
 
 from mesimp_engine.kernels import sparse_linear as kernels
 from mesimp_engine.kernels.blas import matmul as gemm
-from mesimp_engine.sparsity.topk import topk
+from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
+from mesimp_engine.sparsity.topk import lanes_for, topk
 
 # Work (multiply-adds) below which the kernels run serially.
 _SERIAL_WORK = 1 << 20
@@ -124,6 +125,42 @@ def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
     chunk = _chunk(idx.size * n_in * (2 if need_dx else 1), n_in)
     kernels.sparse_backward(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows)
     return (dx if need_dx else None), rows, dW_rows, dy.sum(axis=0)
+
+
+FUSED_UP_TO = 1 << 16
+"""Entries of dy (B * n_out) up to which ``select_and_backward`` does the per-example
+selection and backward in one kernel call (an MNIST mini-batch of 10 x 500, an LSTM step,
+a sentence's input projection); above it the separate selection and the blocked, parallel
+kernels are faster."""
+
+_filter_buffers = {}
+
+
+def select_and_backward(x, W, dy, k, blocks=1, need_dx=True):
+    """Per-example meProp for a small problem in one kernel call: (idx, dx | None, rows,
+    dW_rows, db), with idx (B, blocks * k) the units kept (the top-k of each of ``blocks``
+    equal blocks of each row of dy, ascending) and the rest as ``backward_per_example``
+    returns them. 1 <= k < n_out / blocks. The top-k filter's buffers are reused across
+    calls (one pair per dtype, block size and k)."""
+    B, n_out = dy.shape
+    size = n_out // blocks
+    if not 1 <= k < size:
+        raise ValueError(f"select_and_backward needs 1 <= k < {size} (units per block), got k={k}")
+    key = (dy.dtype, size, k)
+    buffers = _filter_buffers.get(key)
+    if buffers is None:
+        key_dtype = KEY_DTYPES[dy.dtype]
+        buffers = _filter_buffers[key] = (np.zeros((2, min(lanes_for(k), size)), key_dtype),
+                                          np.zeros((2, size), key_dtype))
+    idx = np.empty((B, blocks * k), np.int64)
+    rows = np.empty(n_out, np.int64)
+    rank = np.empty(n_out, np.int64)
+    dx = _dx_buffer(x, need_dx, None)
+    dW_rows = np.empty((min(n_out, idx.size), x.shape[1]), x.dtype)
+    db = np.empty(n_out, dy.dtype)
+    n_rows = kernels.select_and_backward(x, W, dy, k, blocks, buffers[0], buffers[1], need_dx, idx, rows, rank,
+                                         dx, dW_rows, db)
+    return idx, (dx if need_dx else None), rows[:n_rows], dW_rows[:n_rows], db
 
 
 def backward_unified(x, W, dy, cols, need_dx=True, db=None, dx_out=None, dW_out=None):

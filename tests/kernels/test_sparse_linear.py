@@ -116,3 +116,38 @@ def test_column_sums_matches_twin(B, n, dtype):
     np.testing.assert_allclose(db, db_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(s, s_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(s, np.abs(dy).sum(0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B,n_in,size,blocks,k", [(1, 5, 4, 1, 1), (10, 33, 50, 1, 7), (3, 20, 12, 4, 3), (7, 9, 130, 2, 21)])
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_select_and_backward_matches_twin(dtype, B, n_in, size, blocks, k, need_dx):
+    from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
+    from mesimp_engine.sparsity.topk import lanes_for
+
+    rng = np.random.default_rng(5)
+    n_out = size * blocks
+    x = rng.standard_normal((B, n_in)).astype(dtype)
+    W = rng.standard_normal((n_out, n_in)).astype(dtype)
+    dy = rng.standard_normal((B, n_out)).astype(dtype)
+    dy[0, :3] = 0.0  # ties at zero
+    results = []
+    for fn in (K.select_and_backward, K.select_and_backward_numpy):
+        kd = KEY_DTYPES[np.dtype(dtype)]
+        lanes, cand = np.zeros((2, min(lanes_for(k), size)), kd), np.zeros((2, size), kd)
+        idx, rows, rank = np.empty((B, blocks * k), np.int64), np.empty(n_out, np.int64), np.empty(n_out, np.int64)
+        dx = np.full((B, n_in) if need_dx else (0, 0), np.nan, dtype)
+        dW = np.full((n_out, n_in), np.nan, dtype)
+        db = np.full(n_out, np.nan, dtype)
+        n = fn(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, rank, dx, dW, db)
+        results.append((idx, rows[:n], rank, dx, dW[:n], db))
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, **tol)
+    # the selection is the contract's top-k of each block
+    idx = results[0][0]
+    for b in range(B):
+        for q in range(blocks):
+            block = dy[b, q * size:(q + 1) * size]
+            want = np.sort(np.argsort(-np.abs(block), kind="stable")[:k]) + q * size
+            np.testing.assert_array_equal(idx[b, q * k:(q + 1) * k], want)

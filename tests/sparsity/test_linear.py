@@ -150,3 +150,25 @@ def test_lstm_meprop_selects_k_per_gate_and_reports_it():
     np.testing.assert_array_equal(gates, np.repeat([[0, 0, 1, 1, 2, 2, 3, 3]], 5, axis=0))
     touched = lstm.cell.weight_hh.touched_rows()
     assert touched.size < 24 and lstm.cell.weight_ih.touched_rows().size < 24
+
+
+@pytest.mark.parametrize("blocks", [1, 4])
+def test_fused_small_path_equals_the_general_path(monkeypatch, blocks):
+    """Small problems go through select_and_backward; forcing the general path (separate
+    selection, inverted index, blocked kernels) gives the same gradients and selection."""
+    from mesimp_engine.sparsity import meprop
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((6, 30))
+    W = rng.standard_normal((4 * 25 if blocks == 4 else 40, 30))
+    dy = rng.standard_normal((6, W.shape[0]))
+    outs = []
+    for limit in (meprop.FUSED_UP_TO, 0):
+        monkeypatch.setattr(meprop, "FUSED_UP_TO", limit)
+        seen = []
+        op = MePropAffine(3, blocks=blocks, on_select=lambda idx, rows: seen.append((idx.copy(), rows.copy())))
+        op.forward(x, W, np.zeros(W.shape[0]))
+        dx, dW, db = op.backward(dy, (True, True, True))
+        outs.append((dx, dW.rows, dW.values, db, *seen[0]))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
