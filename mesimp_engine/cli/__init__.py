@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from mesimp_engine import __version__
-from mesimp_engine.cli import bench, train
+from mesimp_engine.cli import bench, report, train
 
 
-SUBCOMMANDS = (train, bench)
+SUBCOMMANDS = (train, bench, report)
 
 
 class UserError(Exception):
