@@ -4,7 +4,8 @@ Gates in PyTorch's order (i, f, g, o), so the weights can be compared with
 ``torch.nn.LSTM``: pre = x W_ih^T + b + h W_hh^T, split in four blocks of ``hidden``;
 i = sigmoid, f = sigmoid, g = tanh (the candidate), o = sigmoid;
 c' = f * c + i * g;  h' = o * tanh(c').  One bias vector (PyTorch has two that add up);
-the forget-gate block of the bias starts at 1.
+the forget-gate block of the bias starts at 1. The element-wise part of a step is one op
+(``ops.lstm_gates``, on the packed state [h | c]); the two products are ``affine`` ops.
 
 meProp (``k``): both products (the input projection and the recurrent one) back-propagate
 only the top-k of each gate's pre-activation gradient, per time step (``blocks=4``: k per
@@ -60,20 +61,26 @@ class LSTMCell(Module):
         return self._affine(xs, self.weight_ih, self.bias, self._record)
 
     def step(self, projected, h, c):
-        """One step from the projected input (1, 4h) and the state (h, c) (None at t = 0)."""
+        """One step from the projected input (1, 4h) and the state (h, c) (None at t = 0):
+        (h', c'). ``LSTM`` runs ``step_state`` instead, which keeps h and c in one array."""
         H = self.hidden_size
-        pre = projected if h is None else ops.add(projected, self._affine(h, self.weight_hh, None))
-        i = ops.sigmoid(ops.slice_cols(pre, 0, H))
-        f = ops.sigmoid(ops.slice_cols(pre, H, 2 * H))
-        g = ops.tanh(ops.slice_cols(pre, 2 * H, 3 * H))
-        o = ops.sigmoid(ops.slice_cols(pre, 3 * H, 4 * H))
-        c_new = ops.mul(i, g) if c is None else ops.add(ops.mul(f, c), ops.mul(i, g))
-        h_new = ops.mul(o, ops.tanh(c_new))
-        return h_new, c_new
+        state = None
+        if h is not None:
+            c = np.zeros((h.shape[0], H), dtype=self.bias.dtype) if c is None else c
+            state = ops.concat([h, c], axis=1)
+        state = self.step_state(projected, state, h)
+        return ops.slice_cols(state, 0, H), ops.slice_cols(state, H, 2 * H)
+
+    def step_state(self, projected, state, h):
+        """One step on the packed state [h | c] (1, 2h) (None at t = 0), whose h part is
+        also given as its own node ``h`` (the recurrent product's input): the gates add
+        the recurrent product to the projected input, then ``ops.lstm_gates`` does the
+        element-wise rest in one op. Returns the new state."""
+        pre = projected if state is None else ops.add(projected, self._affine(h, self.weight_hh, None))
+        return ops.lstm_gates(pre, state)
 
     def forward(self, x, h=None, c=None):
         return self.step(self.project_inputs(x), h, c)
-
 
 class LSTM(Module):
     """A one-directional LSTM over a sentence.  xs: (T, input_size) -> (T, hidden_size)
@@ -88,11 +95,12 @@ class LSTM(Module):
         projected = self.cell.project_inputs(xs)
         T = projected.shape[0]
         order = range(T - 1, -1, -1) if reverse else range(T)
-        h = c = None
+        H = self.cell.hidden_size
+        state = h = None
         outputs = [None] * T
         for t in order:
-            h, c = self.cell.step(ops.slice_rows(projected, t, t + 1), h, c)
-            outputs[t] = h
+            state = self.cell.step_state(ops.slice_rows(projected, t, t + 1), state, h)
+            h = outputs[t] = ops.slice_cols(state, 0, H)
         return ops.concat(outputs, axis=0)
 
 

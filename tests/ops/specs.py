@@ -13,6 +13,7 @@ from mesimp_engine.ops.elementwise import Add, Mul, Sub
 from mesimp_engine.ops.embedding import Lookup
 from mesimp_engine.ops.linalg import Affine, MatMul
 from mesimp_engine.ops.loss import SoftmaxCrossEntropy
+from mesimp_engine.ops.recurrent import LSTMGates
 from mesimp_engine.ops.reduce import Mean, Sum
 from mesimp_engine.ops.shape import Concat, Narrow
 from mesimp_engine.sparsity.active_path import ActivePath, active_path
@@ -53,6 +54,14 @@ CACHED = np.arange(12.0).reshape(3, 4) / 7
 def _masked_ce(torch, z):
     zz = z.masked_fill(~torch.as_tensor(VALID), float("-inf"))
     return torch.nn.functional.cross_entropy(zz, torch.as_tensor(GOLD))
+
+
+def _torch_lstm_gates(t, pre, state):
+    i, f, g, o = pre.chunk(4, dim=1)
+    c = t.sigmoid(i) * t.tanh(g)
+    if state is not None:
+        c = c + t.sigmoid(f) * state.chunk(2, dim=1)[1]
+    return t.cat([t.sigmoid(o) * t.tanh(c), c], dim=1)
 
 
 def _dropout_op():
@@ -117,6 +126,10 @@ SPECS = [
     OpSpec("active_path", lambda: ActivePath(ACTIVE, CACHED), lambda h: active_path(h, ACTIVE, CACHED),
            lambda r: [r.standard_normal((3, 4))],
            lambda t, h: t.where(t.as_tensor(ACTIVE), h, t.as_tensor(CACHED))),
+    OpSpec("lstm_gates", LSTMGates, lambda pre, state: ops.lstm_gates(pre, state),
+           lambda r: [2 * r.standard_normal((2, 12)), r.standard_normal((2, 6))], _torch_lstm_gates),
+    OpSpec("lstm_gates_first", LSTMGates, lambda pre: ops.lstm_gates(pre),
+           lambda r: [2 * r.standard_normal((2, 12))], lambda t, pre: _torch_lstm_gates(t, pre, None)),
     OpSpec("sum", Sum, lambda x: ops.sum(x), lambda r: [r.standard_normal((3, 4))], lambda t, x: x.sum()),
     OpSpec("sum_axis", lambda: Sum(0), lambda x: ops.sum(x, axis=0),
            lambda r: [r.standard_normal((3, 4))], lambda t, x: x.sum(0)),
