@@ -4,7 +4,8 @@ Implementations (selection included in the meProp times, dx included since a hid
 it, db in all):
 
 - ``dense``: NumPy BLAS, ``dy.T @ x`` and ``dy @ W`` on contiguous arrays, db = dy.sum(0);
-- ``per_example``: meProp, top-k of |dy| per example, then the sparse kernels;
+- ``per_example``: meProp, top-k of |dy| per example, then the sparse kernels (what the
+  engine's layer runs: ``meprop.per_example``, one fused call for a small problem);
 - ``unified``: meProp, one top-k of the column sums of |dy| for the batch, gathers + BLAS;
 - ``dense_all_threads`` (small products only): the dense backward with BLAS forced onto all
   its threads. ``dense`` follows the engine's policy (``kernels.blas``: one BLAS thread below
@@ -50,8 +51,8 @@ def implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=False):
         return dx, None, dW, db
 
     def per_example():
-        idx = meprop.select_per_example(dy, k)
-        return meprop.backward_per_example(x, W, dy, idx, dx_out=dx_out, dW_out=dW_out)
+        # what the engine's meProp layer runs (one fused call for a small problem)
+        return meprop.per_example(x, W, dy, k, dx_out=dx_out, dW_out=dW_out)[1:]
 
     def unified():
         db = np.empty(dy.shape[1], dtype=dy.dtype)

@@ -32,19 +32,16 @@ def select(dy, k, mode, rng=None, blocks=1):
     the whole block)."""
     B, n_out = dy.shape
     size = n_out // blocks
+    if mode == "per_example":
+        return meprop.select_per_example(dy, k, blocks=blocks)
     if blocks == 1:
-        if mode == "per_example":
-            return meprop.select_per_example(dy, k)
         if mode == "unified":
             return meprop.select_unified(dy, k)
         return meprop.select_random(B, n_out, k, rng)
     offsets = np.arange(blocks, dtype=np.int64) * size
     if mode == "unified":
         return np.concatenate([meprop.select_unified(dy[:, o : o + size], k) + o for o in offsets])
-    if mode == "per_example":
-        per_block = meprop.select_per_example(dy.reshape(B * blocks, size), k)
-    else:
-        per_block = meprop.select_random(B * blocks, size, k, rng)
+    per_block = meprop.select_random(B * blocks, size, k, rng)
     kb = per_block.shape[1]
     return (per_block.reshape(B, blocks, kb) + offsets[None, :, None]).reshape(B, blocks * kb)
 
@@ -72,9 +69,8 @@ class MePropAffine(Affine):
         if self.k >= dy.shape[1] // self.blocks:
             return self._backward_keeping_all(dy, needs)
         dy = np.ascontiguousarray(dy)
-        if self.mode == "per_example" and dy.size <= meprop.FUSED_UP_TO:
-            idx, dx, rows, dW_rows, db = meprop.select_and_backward(
-                self.x, self.W, dy, self.k, self.blocks, need_dx=needs[0])
+        if self.mode == "per_example":
+            idx, dx, rows, dW_rows, db = meprop.per_example(self.x, self.W, dy, self.k, self.blocks, needs[0])
             return self._finish(idx, dx, rows, dW_rows, db, needs)
         idx = select(dy, self.k, self.mode, self.rng, self.blocks)
         if self.mode == "unified":
@@ -88,7 +84,6 @@ class MePropAffine(Affine):
             self.on_select(idx, rows)
         grads = (dx, RowGrad(rows, dW_rows) if needs[1] else None)
         return grads + ((db if needs[2] else None),) if len(needs) == 3 else grads
-
 
     def _backward_keeping_all(self, dy, needs):
         """k covers every unit (an output layer of 10 classes with k = 20): the dense

@@ -46,13 +46,25 @@ def _check_k(k, n_out):
     return min(int(k), n_out)
 
 
-def select_per_example(dy, k, out=None):
+def select_per_example(dy, k, out=None, blocks=1):
     """The k units of largest |dy[b, :]| for each example b (ties to the lower index).
 
     dy (B, n_out); k >= 1 (k >= n_out selects every unit). Returns idx (B, min(k, n_out))
-    int64, each row increasing; written into ``out`` when given.
+    int64, each row increasing; written into ``out`` when given. With ``blocks`` > 1 the
+    units split into that many equal consecutive blocks (an LSTM's four gates) and k are
+    kept per block: idx (B, blocks * min(k, size)), still increasing.
     """
-    return topk(dy, _check_k(k, dy.shape[1]), out)
+    if blocks == 1:
+        return topk(dy, _check_k(k, dy.shape[1]), out)
+    B, n_out = dy.shape
+    size = n_out // blocks
+    per_block = topk(dy.reshape(B * blocks, size), _check_k(k, size))
+    kb = per_block.shape[1]
+    idx = (per_block.reshape(B, blocks, kb) + (np.arange(blocks, dtype=np.int64) * size)[None, :, None])
+    if out is None:
+        return idx.reshape(B, blocks * kb)
+    out[:] = idx.reshape(B, blocks * kb)
+    return out
 
 
 def select_unified(dy, k, db_out=None):
@@ -136,12 +148,25 @@ kernels are faster."""
 _filter_buffers = {}
 
 
-def select_and_backward(x, W, dy, k, blocks=1, need_dx=True):
+def per_example(x, W, dy, k, blocks=1, need_dx=True, dx_out=None, dW_out=None):
+    """The engine's per-example meProp backward, selection included: (idx, dx | None, rows,
+    dW_rows, db). Small problems (dy up to ``FUSED_UP_TO`` entries) take one fused kernel
+    call (``select_and_backward``), larger ones the selection and then the blocked, parallel
+    kernels (``backward_per_example``). ``blocks`` as in ``select_per_example``; k at least
+    the block size keeps every unit. ``dx_out``/``dW_out`` as in ``backward_per_example``."""
+    if dy.size <= FUSED_UP_TO and k < dy.shape[1] // blocks:
+        return select_and_backward(x, W, dy, k, blocks, need_dx, dx_out, dW_out)
+    idx = select_per_example(dy, k, blocks=blocks)
+    return (idx,) + backward_per_example(x, W, dy, idx, need_dx, dx_out, dW_out)
+
+
+def select_and_backward(x, W, dy, k, blocks=1, need_dx=True, dx_out=None, dW_out=None):
     """Per-example meProp for a small problem in one kernel call: (idx, dx | None, rows,
     dW_rows, db), with idx (B, blocks * k) the units kept (the top-k of each of ``blocks``
     equal blocks of each row of dy, ascending) and the rest as ``backward_per_example``
     returns them. 1 <= k < n_out / blocks. The top-k filter's buffers are reused across
-    calls (one pair per dtype, block size and k)."""
+    calls (one pair per dtype, block size and k); ``dx_out`` (B, n_in) and ``dW_out``
+    (>= min(n_out, B * blocks * k), n_in) are optional preallocated outputs."""
     B, n_out = dy.shape
     size = n_out // blocks
     if not 1 <= k < size:
@@ -155,8 +180,8 @@ def select_and_backward(x, W, dy, k, blocks=1, need_dx=True):
     idx = np.empty((B, blocks * k), np.int64)
     rows = np.empty(n_out, np.int64)
     rank = np.empty(n_out, np.int64)
-    dx = _dx_buffer(x, need_dx, None)
-    dW_rows = np.empty((min(n_out, idx.size), x.shape[1]), x.dtype)
+    dx = _dx_buffer(x, need_dx, dx_out)
+    dW_rows = np.empty((min(n_out, idx.size), x.shape[1]), x.dtype) if dW_out is None else dW_out
     db = np.empty(n_out, dy.dtype)
     n_rows = kernels.select_and_backward(x, W, dy, k, blocks, buffers[0], buffers[1], need_dx, idx, rows, rank,
                                          dx, dW_rows, db)
