@@ -7,7 +7,9 @@ from mesimp_engine.data.arcstandard import Configuration
 from mesimp_engine.data.attachment import attachment_scores
 from mesimp_engine.data.parser_features import state_features, with_root
 from mesimp_engine.data.prepared import load_parse
+from mesimp_engine.data.vocab import replace_singletons
 from mesimp_engine.graph import Graph
+from mesimp_engine.models.parser import WORDS as WORD_FEATURES
 from mesimp_engine.models.parser import ParserMLP
 
 
@@ -33,10 +35,18 @@ def greedy_parse(model, sentences, n_labels):
 
 class ParseTask:
     """UD English EWT, basic trees; train on the oracle states of the projective training
-    sentences; dev and test on all sentences. Score: UAS (LAS reported too)."""
+    sentences; dev and test on all sentences. Score: UAS (LAS reported too).
+
+    Words seen once in training become the unknown word with probability ``UNK_REPLACE`` in
+    the 18 word features of each training batch (as in the POS task): otherwise the
+    unknown-word embedding is never trained, while 6.8% of the dev tokens are unknown. Chen
+    & Manning did not need this (pre-trained embeddings covered their unseen words); the
+    papers do not say. Measured: a dense run without it stalled at 84.0 dev UAS.
+    """
 
     name = "parse"
     metric = "uas"
+    UNK_REPLACE = 0.25
 
     def __init__(self, settings):
         data = load_parse(settings.data_dir)
@@ -45,6 +55,7 @@ class ParseTask:
         self.features = data["train_features"][:limit]
         self.transitions = data["train_transitions"][:limit]
         self.eval_sentences = {split: data[split][: settings.limit_eval] for split in ("dev", "test")}
+        self.rng = None  # the run's training generator, set by build_model
 
     @property
     def n_train(self):
@@ -52,12 +63,16 @@ class ParseTask:
 
     def build_model(self, rng, train_rng, linear_options):
         s, d = self.settings, self.data
+        self.rng = train_rng
         return ParserMLP(d["n_words"], d["n_pos"], d["n_label_ids"], d["n_transitions"], hidden=s.hidden_widths,
                          layers=s.layers, dropout=s.dropout, rng=rng, dropout_rng=train_rng,
                          linear_options=linear_options, output_options=linear_options if s.sparse_output else {})
 
     def batch(self, indices):
-        return self.features[indices], self.transitions[indices]
+        features = self.features[indices]
+        features[:, WORD_FEATURES] = replace_singletons(features[:, WORD_FEATURES], self.data["word_singleton"],
+                                                        self.UNK_REPLACE, self.rng, self.data["UNKNOWN"])
+        return features, self.transitions[indices]
 
     def loss(self, model, batch):
         return model.loss(*batch)

@@ -59,3 +59,28 @@ def test_pos_mesimp_prunes_lstm_cells(prepared_ewt, tmp_path):
     assert len(r["width_history"]) == 2
     assert r["hidden_sizes"] == r["width_history"][-1]["widths"]
     assert all(w < 24 for w in r["hidden_sizes"])
+
+
+def test_parse_batches_replace_training_singletons_in_word_features(prepared_ewt):
+    """The unknown word's embedding gets trained: singleton word ids in the 18 word features
+    become UNKNOWN at about UNK_REPLACE; tag and label features, and other words, never."""
+    from mesimp_engine.train.parse_task import ParseTask
+    from mesimp_engine.train.settings import TrainSettings
+
+    settings = TrainSettings(task="parse", data_dir=str(prepared_ewt), limit_train=20000)
+    settings.resolve()
+    task = ParseTask(settings)
+    task.rng = np.random.default_rng(0)
+    indices = np.arange(20000)
+    features, transitions = task.batch(indices)
+    original = task.features[indices]
+    assert np.array_equal(transitions, task.transitions[indices])
+    assert np.array_equal(features[:, 18:], original[:, 18:])
+    changed = features != original
+    unk = task.data["UNKNOWN"]
+    assert np.all(features[changed] == unk)
+    singleton = task.data["word_singleton"][original[:, :18]]
+    assert not np.any(changed[:, :18] & ~singleton)
+    rate = changed[:, :18].sum() / singleton.sum()
+    assert abs(rate - task.UNK_REPLACE) < 0.03
+    assert np.array_equal(task.features[indices], original)  # the stored features stay untouched
