@@ -41,7 +41,8 @@ class ParseTask:
     the 18 word features of each training batch (as in the POS task): otherwise the
     unknown-word embedding is never trained, while 6.8% of the dev tokens are unknown. Chen
     & Manning did not need this (pre-trained embeddings covered their unseen words); the
-    papers do not say. Measured: a dense run without it stalled at 84.0 dev UAS.
+    papers do not say. Measured (dense, dropout 0.5, Adam 0.003), dev / test UAS at
+    epoch 7: 83.59 / 82.63 without it, 84.01 / 83.81 with it.
     """
 
     name = "parse"
