@@ -234,6 +234,7 @@ class Graph:
         stats = self.stats
         backward_start = _perf()
         stats.build = (backward_start - self._created) - stats.forward
+        self._factors = {}  # nothing left over from an interrupted earlier backward
         for node in reversed(self.nodes[: loss.index + 1]):
             if node.index in self._factors:
                 self._multiply_factors(node)
