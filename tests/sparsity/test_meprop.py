@@ -171,3 +171,12 @@ def test_parallel_and_serial_paths_agree(monkeypatch, need_dx):
             assert b is None
         else:
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_example_block_keeps_four_examples_per_unit_and_block():
+    from mesimp_engine.sparsity.meprop import EXAMPLE_BLOCK, example_block
+
+    assert example_block(10_000, 500, 20) == EXAMPLE_BLOCK  # the parser: 100 would do, 256 is the floor
+    assert example_block(1024, 8192, 32) == 1024  # Table 7, k = 32: 4 examples per unit in the batch
+    assert example_block(1024, 8192, 512) == EXAMPLE_BLOCK
+    assert example_block(1024, 8192, 8) == 4096  # more than the batch: one block
