@@ -38,12 +38,9 @@ def select(dy, k, mode, rng=None, blocks=1):
         if mode == "unified":
             return meprop.select_unified(dy, k)
         return meprop.select_random(B, n_out, k, rng)
-    offsets = np.arange(blocks, dtype=np.int64) * size
     if mode == "unified":
-        return np.concatenate([meprop.select_unified(dy[:, o : o + size], k) + o for o in offsets])
-    per_block = meprop.select_random(B * blocks, size, k, rng)
-    kb = per_block.shape[1]
-    return (per_block.reshape(B, blocks, kb) + offsets[None, :, None]).reshape(B, blocks * kb)
+        return np.concatenate([meprop.select_unified(dy[:, o : o + size], k) + o for o in range(0, n_out, size)])
+    return meprop.merge_blocks(meprop.select_random(B * blocks, size, k, rng), blocks, size)
 
 
 class MePropAffine(Affine):

@@ -70,13 +70,19 @@ def select_per_example(dy, k, out=None, blocks=1):
         return topk(dy, _check_k(k, dy.shape[1]), out)
     B, n_out = dy.shape
     size = n_out // blocks
-    per_block = topk(dy.reshape(B * blocks, size), _check_k(k, size))
-    kb = per_block.shape[1]
-    idx = (per_block.reshape(B, blocks, kb) + (np.arange(blocks, dtype=np.int64) * size)[None, :, None])
+    idx = merge_blocks(topk(dy.reshape(B * blocks, size), _check_k(k, size)), blocks, size)
     if out is None:
-        return idx.reshape(B, blocks * kb)
-    out[:] = idx.reshape(B, blocks * kb)
+        return idx
+    out[:] = idx
     return out
+
+
+def merge_blocks(per_block, blocks, size):
+    """Selections made block by block, (B * blocks, kb) with indices into a block of ``size``
+    units, as one row per example: (B, blocks * kb), block q's indices offset by q * size."""
+    rows, kb = per_block.shape
+    offsets = np.arange(blocks, dtype=np.int64) * size
+    return (per_block.reshape(rows // blocks, blocks, kb) + offsets[None, :, None]).reshape(rows // blocks, blocks * kb)
 
 
 def select_unified(dy, k, db_out=None):

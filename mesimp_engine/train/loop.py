@@ -145,8 +145,9 @@ class Trainer:
             if self.step_in_epoch % 50 == 0:
                 bar.set_postfix(loss=f"{acc['loss'] / self.step_in_epoch:.4f}", refresh=False)
             self.steps_this_run += 1
-            stop = s.stop_after is not None and self.steps_this_run >= s.stop_after and self.step_in_epoch < n_steps
-            if stop or (s.checkpoint_every and self.step_in_epoch % s.checkpoint_every == 0 and self.step_in_epoch < n_steps):
+            mid_epoch = self.step_in_epoch < n_steps  # the epoch's end saves anyway
+            stop = mid_epoch and s.stop_after is not None and self.steps_this_run >= s.stop_after
+            if stop or (mid_epoch and s.checkpoint_every and self.step_in_epoch % s.checkpoint_every == 0):
                 self.partial = acc
                 self.save()
             if stop:

@@ -86,6 +86,11 @@ def test_per_gate_blocks_select_k_in_each_block():
     unified = select(dy, 1, "unified", blocks=4)
     sums = np.abs(dy).sum(axis=0).reshape(4, 3)
     np.testing.assert_array_equal(unified, np.arange(4) * 3 + sums.argmax(axis=1))
+    randk = select(dy, 2, "random", np.random.default_rng(0), blocks=4)
+    assert randk.shape == (3, 8)
+    for block in range(4):
+        part = randk[:, 2 * block : 2 * block + 2]
+        assert np.all((part >= 3 * block) & (part < 3 * block + 3)) and np.all(part[:, 0] != part[:, 1])
 
 
 def test_random_k_draws_k_distinct_units_from_the_generator():
