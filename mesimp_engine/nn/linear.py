@@ -5,7 +5,7 @@ import numpy as np
 from mesimp_engine.nn.init import as_rng, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
-from mesimp_engine.sparsity.linear import MODES, meprop_affine
+from mesimp_engine.sparsity.linear import MODES, carried, meprop_affine
 
 
 class Linear(Module):
@@ -17,8 +17,8 @@ class Linear(Module):
     example (``mode`` "per_example", "unified" or "random"; "random" draws from
     ``select_rng``). After each backward, ``selected`` holds the kept units ((B, k), or (k,)
     for unified), ``updated_fraction`` the share of W's rows that received gradient, and
-    every callable in ``selection_hooks`` is called with the selected units (meSimp counts
-    them there).
+    every callable in ``selection_hooks`` is called as ``hook(selected, carried)``, carried
+    being bool (B, k): which selections had a non-zero gradient (meSimp counts them there).
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32,
@@ -50,11 +50,13 @@ class Linear(Module):
         return meprop_affine(x, self.weight, self.bias, k, self.mode, self.select_rng,
                              on_select=self._record, name=name)
 
-    def _record(self, selected, rows):
+    def _record(self, selected, rows, dy):
         self.selected = selected
         self.updated_fraction = rows.size / self.out_features
-        for hook in self.selection_hooks:
-            hook(selected)
+        if self.selection_hooks:
+            nonzero = carried(dy, selected)
+            for hook in self.selection_hooks:
+                hook(selected, nonzero)
 
     def __repr__(self):
         k = f", k={self.k}, mode={self.mode}" if self.k is not None else ""

@@ -10,7 +10,8 @@ the forget-gate block of the bias starts at 1. The element-wise part of a step i
 meProp (``k``): both products (the input projection and the recurrent one) back-propagate
 only the top-k of each gate's pre-activation gradient, per time step (``blocks=4``: k per
 gate, 4k per step), as the papers do for their LSTM. The input projection's selections
-(one row per time step) go to ``selection_hooks``: meSimp counts a token as an example.
+(one row per time step) go to ``selection_hooks`` as ``hook(selected, carried)`` (see
+``nn.Linear``): meSimp counts a token as an example.
 """
 
 import numpy as np
@@ -19,7 +20,7 @@ from mesimp_engine import ops
 from mesimp_engine.nn.init import as_rng, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
-from mesimp_engine.sparsity.linear import meprop_affine
+from mesimp_engine.sparsity.linear import carried, meprop_affine
 
 
 class LSTMCell(Module):
@@ -52,9 +53,11 @@ class LSTMCell(Module):
         return meprop_affine(x, W, b, k, self.mode, self.select_rng, blocks=4, on_select=on_select,
                              name=W.name)
 
-    def _record(self, selected, rows):
-        for hook in self.selection_hooks:
-            hook(selected)
+    def _record(self, selected, rows, dy):
+        if self.selection_hooks:
+            nonzero = carried(dy, selected)
+            for hook in self.selection_hooks:
+                hook(selected, nonzero)
 
     def project_inputs(self, xs):
         """x W_ih^T + b for every time step at once: (T, in) -> (T, 4h)."""

@@ -11,8 +11,10 @@ random units per example from an explicit generator, the papers' control).
 
 ``blocks`` splits the output units into equal consecutive blocks and selects k per block
 (so k * blocks per example): an LSTM's four gates are four blocks, and the papers take the
-top-k per gate. The selected units (B, k * blocks), or (k * blocks,) for unified, go to
-``on_select`` after each backward: that is how meSimp counts how often each unit is used.
+top-k per gate. After each backward, ``on_select(selected, rows, dy)`` gets the selected
+units (B, k * blocks), or (k * blocks,) for unified, the rows of W that received gradient,
+and dy itself (``carried(dy, selected)`` tells which selections had a non-zero gradient):
+that is how meSimp counts how often each unit is used.
 """
 
 import numpy as np
@@ -43,6 +45,14 @@ def select(dy, k, mode, rng=None, blocks=1):
     return meprop.merge_blocks(meprop.select_random(B * blocks, size, k, rng), blocks, size)
 
 
+def carried(dy, selected):
+    """bool (B, k): True where the selected entry of dy is non-zero. ``selected`` is (B, k)
+    per example, or (k,) shared by every row of dy (then column p is unit selected[p])."""
+    if selected.ndim == 1:
+        return dy[:, selected] != 0
+    return np.take_along_axis(dy, selected, axis=1) != 0
+
+
 class MePropAffine(Affine):
     """y = x W^T + b (x (B, in), W (out, in), b (out,)), with meProp's backward:
     dx[b] = sum_{j in S_b} dy[b, j] W[j];  dW[j] = sum_{b: j in S_b} dy[b, j] x[b];  db = sum_b dy.
@@ -68,17 +78,17 @@ class MePropAffine(Affine):
         dy = np.ascontiguousarray(dy)
         if self.mode == "per_example":
             idx, dx, rows, dW_rows, db = meprop.per_example(self.x, self.W, dy, self.k, self.blocks, needs[0])
-            return self._finish(idx, dx, rows, dW_rows, db, needs)
+            return self._finish(idx, dx, rows, dW_rows, db, dy, needs)
         idx = select(dy, self.k, self.mode, self.rng, self.blocks)
         if self.mode == "unified":
             dx, rows, dW_rows, db = meprop.backward_unified(self.x, self.W, dy, idx, need_dx=needs[0])
         else:
             dx, rows, dW_rows, db = meprop.backward_per_example(self.x, self.W, dy, idx, need_dx=needs[0])
-        return self._finish(idx, dx, rows, dW_rows, db, needs)
+        return self._finish(idx, dx, rows, dW_rows, db, dy, needs)
 
-    def _finish(self, idx, dx, rows, dW_rows, db, needs):
+    def _finish(self, idx, dx, rows, dW_rows, db, dy, needs):
         if self.on_select is not None:
-            self.on_select(idx, rows)
+            self.on_select(idx, rows, dy)
         grads = (dx, RowGrad(rows, dW_rows) if needs[1] else None)
         return grads + ((db if needs[2] else None),) if len(needs) == 3 else grads
 
@@ -89,7 +99,7 @@ class MePropAffine(Affine):
         if self.on_select is not None:
             n = dy.shape[1]
             every = np.arange(n, dtype=np.int64)
-            self.on_select(every if self.mode == "unified" else np.broadcast_to(every, dy.shape), every)
+            self.on_select(every if self.mode == "unified" else np.broadcast_to(every, dy.shape), every, dy)
         return grads
 
 

@@ -28,13 +28,13 @@ def prunable_units(model):
     raise ValueError(f"meSimp does not know which units of a {type(model).__name__} to prune")
 
 
-def _count_units(record, selected, batch_size):
-    record.update(selected, batch_size=batch_size)
+def _count_units(record, selected, carried, batch_size):
+    record.update(selected, batch_size=batch_size, carried=carried)
 
 
-def _count_cells(record, selected, batch_size):
+def _count_cells(record, selected, carried, batch_size):
     # one row per time step: a token is an example; its 4 gates' selections merge per cell
-    record.update_gates(selected, batch_size=batch_size)
+    record.update_gates(selected, batch_size=batch_size, carried=carried)
 
 
 class MeSimp:
@@ -61,10 +61,11 @@ class MeSimp:
         self.batch_size = None
 
     def _counter(self, record):
-        def count(selected):
+        def count(selected, carried):
             if self.schedule.simplifying:
-                # a (k,) selection is shared by the mini-batch (unified); (rows, k) counts a row each
-                self._count(record, selected, self.batch_size if selected.ndim == 1 else None)
+                # a (k,) selection is shared by the mini-batch (unified); (rows, k) counts a row
+                # each; only selections with a non-zero gradient count (simplify.activity)
+                self._count(record, selected, carried, self.batch_size if selected.ndim == 1 else None)
 
         return count
 

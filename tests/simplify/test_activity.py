@@ -124,3 +124,38 @@ def test_reset_and_trim():
         r.trim_(np.array([True]))
     with pytest.raises(ValueError):
         ActivityRecord(0)
+
+
+def test_only_selections_that_carried_a_gradient_count():
+    record = ActivityRecord(5)
+    selected = np.array([[0, 1, 2], [2, 3, 3]])
+    carried = np.array([[True, False, True], [False, True, True]])
+    record.update(selected, carried=carried)
+    np.testing.assert_array_equal(record.hits, [1, 0, 1, 1, 0])
+    assert record.seen == 2
+    # a shared (unified) selection: column p of row b is unit selected[p] in example b
+    record.update(np.array([4, 1]), batch_size=3, carried=np.array([[True, True], [True, False], [False, False]]))
+    np.testing.assert_array_equal(record.hits, [1, 1, 1, 1, 2])
+    assert record.seen == 5
+    with pytest.raises(ValueError, match="carried"):
+        record.update(selected, carried=carried[:, :2])
+
+
+def test_a_layer_no_wider_than_k_can_still_shrink():
+    """With k >= width every unit is selected; units whose gradient is zero (here a ReLU
+    that never fires) carry nothing, are not counted, and are pruned."""
+    record = ActivityRecord(4)
+    selected = np.broadcast_to(np.arange(4), (10, 4))
+    carried = np.zeros((10, 4), dtype=bool)
+    carried[:, :2] = True
+    record.update(selected, carried=carried)
+    np.testing.assert_array_equal(record.keep_mask(0.1), [True, True, False, False])
+
+
+def test_gates_merge_what_any_gate_carried():
+    record = ActivityRecord(3)
+    fused = np.array([[0, 3, 7, 11]])  # cells 0, 0, 1, 2 through gates i, f, g, o
+    record.update_gates(fused, carried=np.array([[False, True, False, True]]))
+    np.testing.assert_array_equal(record.hits, [1, 0, 1])
+    record.update_gates([np.array([[1]]), np.array([[1]])], carried=[np.array([[False]]), np.array([[True]])])
+    np.testing.assert_array_equal(record.hits, [1, 1, 1])

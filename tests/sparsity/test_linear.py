@@ -105,11 +105,12 @@ def test_random_k_draws_k_distinct_units_from_the_generator():
 def test_layer_records_selection_and_updated_fraction():
     layer = nn.Linear(6, 10, rng=0, k=2)
     seen = []
-    layer.selection_hooks.append(seen.append)
+    layer.selection_hooks.append(lambda selected, carried: seen.append((selected, carried)))
     g = Graph()
     x = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
     g.backward(ops.sum(ops.mul(layer(x), np.random.default_rng(1).standard_normal((3, 10)).astype(np.float32))))
-    assert layer.selected.shape == (3, 2) and seen[0] is layer.selected
+    assert layer.selected.shape == (3, 2) and seen[0][0] is layer.selected
+    assert seen[0][1].shape == (3, 2) and seen[0][1].all()  # Gaussian dy: no zero entries
     rows = np.unique(layer.selected)
     assert layer.updated_fraction == rows.size / 10
     np.testing.assert_array_equal(layer.weight.touched_rows(), rows)
@@ -147,7 +148,7 @@ def test_lstm_with_k_at_gate_size_matches_dense_lstm():
 def test_lstm_meprop_selects_k_per_gate_and_reports_it():
     lstm = nn.LSTM(3, 6, rng=0, dtype=np.float64, k=2)
     seen = []
-    lstm.cell.selection_hooks.append(seen.append)
+    lstm.cell.selection_hooks.append(lambda selected, carried: seen.append(selected))
     g = Graph()
     g.backward(ops.sum(ops.mul(lstm(np.ones((5, 3))), np.random.default_rng(1).standard_normal((5, 6)))))
     assert seen[0].shape == (5, 8)  # a row per time step, 2 units in each of the 4 gates
@@ -171,9 +172,29 @@ def test_fused_small_path_equals_the_general_path(monkeypatch, blocks):
     for limit in (meprop.FUSED_UP_TO, 0):
         monkeypatch.setattr(meprop, "FUSED_UP_TO", limit)
         seen = []
-        op = MePropAffine(3, blocks=blocks, on_select=lambda idx, rows: seen.append((idx.copy(), rows.copy())))
+        op = MePropAffine(3, blocks=blocks, on_select=lambda idx, rows, dy: seen.append((idx.copy(), rows.copy())))
         op.forward(x, W, np.zeros(W.shape[0]))
         dx, dW, db = op.backward(dy, (True, True, True))
         outs.append((dx, dW.rows, dW.values, db, *seen[0]))
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["per_example", "unified"])
+def test_hooks_learn_which_selections_carried_no_gradient(mode):
+    """Units whose gradient is zero for an example (here: dy zeroed by hand) are reported as
+    selected but not carried, also when k covers the whole layer."""
+    for k in (3, 10):
+        layer = nn.Linear(4, 10, rng=0, k=k, mode=mode)
+        seen = []
+        layer.selection_hooks.append(lambda selected, carried: seen.append((selected.copy(), carried.copy())))
+        dy = np.random.default_rng(2).standard_normal((5, 10)).astype(np.float32)
+        dy[:, 7:] = 0.0
+        dy[1, :] = 0.0
+        g = Graph()
+        x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+        g.backward(ops.sum(ops.mul(layer(x), dy)))
+        selected, carried = seen[0]
+        units = np.broadcast_to(selected, carried.shape)
+        np.testing.assert_array_equal(carried, np.take_along_axis(dy, units, axis=1) != 0)
+        assert not carried[1].any() and not carried[units >= 7].any()
