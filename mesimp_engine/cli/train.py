@@ -40,6 +40,9 @@ def add_parser(subparsers):
     p.add_argument("--prune-points", type=int, default=8, help="meSimp: prune points per epoch (default 8)")
     p.add_argument("--cycle", type=int, default=5,
                    help="meSimp: epochs per cycle; even cycles simplify, odd ones train normally (0: no cycles)")
+    p.add_argument("--reset-step", action="store_true",
+                   help="meSimp: restart Adam's step counter at each cycle start (default: keep it and zero the "
+                        "moments, as the authors' code does; see simplify.schedule)")
     p.add_argument("--meact-threshold", type=float, default=1.0,
                    help="meAct: a unit is inactive for an example when its accumulated |gradient| is below this "
                         "times the layer's mean (default 1)")

@@ -17,6 +17,8 @@ parameters).
 
 import time
 
+import numpy as np
+
 
 class Optimizer:
     last_step_seconds = 0.0
@@ -31,10 +33,20 @@ class Optimizer:
         for p in self.params:
             p.zero_grad()
 
-    def reset_state(self):
-        """Forget all optimizer state (meSimp re-initialises it at every cycle)."""
+    def reset_state(self, keep_step=False):
+        """Forget the optimizer state (meSimp re-initialises it at every cycle).
+
+        keep_step=False empties each parameter's state, as in a new optimizer. With
+        keep_step=True the state arrays (moments, accumulators, momentum) are zeroed in
+        place but Adam's step counter ``step`` goes on, as in the authors' C# code, whose
+        ``Prepare`` clears the moment arrays and never resets its counter."""
         for p in self.params:
-            p.state.clear()
+            if not keep_step:
+                p.state.clear()
+                continue
+            for value in p.state.values():
+                if isinstance(value, np.ndarray):
+                    value[...] = 0
 
     def step(self):
         start = time.perf_counter()

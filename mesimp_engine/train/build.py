@@ -54,4 +54,4 @@ def make_extension(settings, task, model, optimizer, log=print):
     if settings.method != "mesimp":
         return None
     return MeSimp(model, optimizer, task.n_train, settings.prune_rate, settings.prune_interval,
-                  settings.prune_points, settings.cycle or None, log)
+                  settings.prune_points, settings.cycle or None, log, keep_step=not settings.reset_step)

@@ -49,6 +49,7 @@ class TrainSettings:
     prune_interval: int = None
     prune_points: int = 8
     cycle: int = 5
+    reset_step: bool = False
     meact_threshold: float = 1.0
     meact_start: int = 2
     progress: bool = True

@@ -44,17 +44,19 @@ class MeSimp:
     prune_rate: a unit survives a prune point if it was in the top-k of at least
     floor(prune_rate * examples seen) examples since the last one. interval: examples
     between prune points (default: ``prune_points`` per epoch). cycle: epochs per cycle
-    (None: every epoch simplifies and the optimizer is never reset).
+    (None: every epoch simplifies and the optimizer is never reset). keep_step: at a
+    cycle start zero the optimizer's moments but keep Adam's step counter (the authors'
+    code; ``simplify.schedule``), else restart it too.
     """
 
     def __init__(self, model, optimizer, n_train, prune_rate=0.1, interval=None, prune_points=8, cycle=5,
-                 log=print):
+                 log=print, keep_step=True):
         layers, widths, self._count, self._prune = prunable_units(model)
         if any(layer.k is None for layer in layers):
             raise ValueError("meSimp needs meProp (k) on every prunable layer: it counts the top-k selections")
         self.model, self.optimizer, self.prune_rate, self.log = model, optimizer, prune_rate, log
         interval = interval or max(1, n_train // prune_points)
-        self.schedule = PruneSchedule(interval, cycle)
+        self.schedule = PruneSchedule(interval, cycle, keep_step)
         self.records = [ActivityRecord(width) for width in widths]
         for layer, record in zip(layers, self.records):
             layer.selection_hooks.append(self._counter(record))

@@ -88,6 +88,20 @@ def test_reset_state_forgets_everything():
     assert p.state["step"] == 1
 
 
+@pytest.mark.parametrize("name", ["adam", "adagrad", "sgd"])
+def test_reset_state_keeping_the_step_zeroes_the_arrays_in_place(name):
+    p = _param([1.0, 2.0], [1.0, -1.0])
+    opt = {"adam": optim.Adam, "adagrad": optim.AdaGrad, "sgd": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9)}[name]([p])
+    opt.step()
+    opt.step()
+    arrays = {key: value for key, value in p.state.items() if isinstance(value, np.ndarray)}
+    assert arrays and all(value.any() for value in arrays.values())
+    scalars = {key: value for key, value in p.state.items() if not isinstance(value, np.ndarray)}
+    opt.reset_state(keep_step=True)
+    assert all(p.state[key] is value and not value.any() for key, value in arrays.items())
+    assert {key: value for key, value in p.state.items() if not isinstance(value, np.ndarray)} == scalars
+
+
 def test_row_sparse_parameters_update_only_looked_up_rows_in_dense_mode():
     from mesimp_engine import nn, ops
     from mesimp_engine.graph import Graph

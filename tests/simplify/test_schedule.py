@@ -63,11 +63,11 @@ def test_a_batch_larger_than_the_interval_makes_one_prune_point():
     assert s.prune_points == 2
 
 
-def test_cycle_start_resets_the_optimizer_and_the_records():
+def _three_steps_then_cycle_start(keep_step):
     p = Parameter(np.ones(3), "w")
     optimizer = optim.Adam([p], lr=0.1)
     record = ActivityRecord(3)
-    s = PruneSchedule(interval_examples=5, cycle_epochs=2)
+    s = PruneSchedule(interval_examples=5, cycle_epochs=2, keep_step=keep_step)
     assert s.start_epoch(1, optimizer, [record])
     for _ in range(3):
         p.add_grad(np.array([1.0, -1.0, 0.5]))
@@ -78,13 +78,27 @@ def test_cycle_start_resets_the_optimizer_and_the_records():
     assert not s.start_epoch(2, optimizer, [record])
     assert p.state["step"] == 3 and record.seen == 1
     assert s.start_epoch(3, optimizer, [record])
-    assert p.state == {} and record.seen == 0 and not record.hits.any()
-    # re-initialised: the next step is Adam's first again, |dw| = lr
+    assert record.seen == 0 and not record.hits.any()
     before = p.value.copy()
     p.add_grad(np.array([2.0, -3.0, 0.25]))
     optimizer.step()
-    np.testing.assert_allclose(np.abs(p.value - before), 0.1, rtol=1e-6)
+    return p, np.abs(p.value - before)
+
+
+def test_cycle_start_restarts_the_optimizer_and_clears_the_records():
+    p, moved = _three_steps_then_cycle_start(keep_step=False)
+    # re-initialised: the next step is Adam's first again, |dw| = lr
+    np.testing.assert_allclose(moved, 0.1, rtol=1e-6)
     assert p.state["step"] == 1
+
+
+def test_cycle_start_can_keep_adams_step_counter_as_the_authors_code_does():
+    p, moved = _three_steps_then_cycle_start(keep_step=True)
+    # moments zeroed, t = 4: m = 0.1 g, v = 0.001 g^2, bias corrections of t = 4
+    b1, b2 = 0.9, 0.999
+    expected = 0.1 * (0.1 / (1 - b1**4)) / np.sqrt(0.001 / (1 - b2**4))
+    np.testing.assert_allclose(moved, expected, rtol=1e-5)
+    assert p.state["step"] == 4
 
 
 def test_epochs_must_advance():
@@ -124,7 +138,7 @@ def test_schedule_records_and_pruning_together():
     model = MLP(n_in=4, hidden=8, layers=2, n_out=3, rng=0, dtype=np.float64)
     optimizer = optim.Adam(model.parameters(), lr=0.01)
     records = [ActivityRecord(w) for w in model.hidden_sizes()]
-    s = PruneSchedule(interval_examples=20, cycle_epochs=1)
+    s = PruneSchedule(interval_examples=20, cycle_epochs=1, keep_step=False)
     favourite = [np.array([0, 2, 5]), np.array([1, 7])]
     for epoch in (1, 2):
         s.start_epoch(epoch, optimizer, records)
