@@ -53,9 +53,12 @@ def time_round_robin(fns, repeats, min_time=0.1, pause=0.25):
     after a ``pause`` (seconds), so that it does not pay for the previous one's spinning threads.
     Each callable should have been called once already (validated, warm). A sample loops a short
     call (judged by the best of three calls, so one slow wake-up does not decide) to last about
-    ``min_time``. Returns name -> {"median_s", "best_s", "repeats", "inner"}."""
-    inner = {}
+    ``min_time`` (min_time <= 0: one call per sample, nothing called beforehand; for long
+    calls such as a training epoch). Returns name -> {"median_s", "best_s", "repeats", "inner"}."""
+    inner = {name: 1 for name in fns}
     for name, fn in fns.items():
+        if min_time <= 0:
+            break
         once = []
         for _ in range(3):
             start = time.perf_counter()

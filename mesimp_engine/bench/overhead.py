@@ -6,6 +6,11 @@
 2. One training step (graph build, forward, backward, Adam update) of a 784-500-500-10
    ReLU MLP on a mini-batch of 10 (the papers' MNIST setting), float32, beside PyTorch's
    time for the same step in the same run when PyTorch is installed.
+3. A whole training epoch of that MLP (mini-batch 10, Adam, dense update), ours with meProp
+   (top-20 of 500 per example, the papers' MNIST setting) beside ours dense and PyTorch
+   dense, timed in turns (ours meProp, ours dense, PyTorch, then again): the MNIST training
+   set when it is prepared (``--data-dir``; else random data of the same size, noted), in
+   the same shuffled order for all three. ``--quick`` times 2,000 examples instead.
 """
 
 import numpy as np
@@ -16,6 +21,7 @@ from mesimp_engine.graph import Graph
 from mesimp_engine.parameter import Parameter
 
 CHAIN = 100
+EPOCH_K = 20
 
 
 def _op_cases():
@@ -84,6 +90,85 @@ def _torch_step(x, y):
     return step
 
 
+def add_arguments(parser):
+    parser.add_argument("--data-dir", default="data", help="prepared data folder (MNIST for the epoch case)")
+    parser.add_argument("--epoch-repeats", type=int, default=2, help="timed epochs per implementation (default 2)")
+
+
+def _epoch_data(data_dir, quick):
+    from mesimp_engine.data.errors import DataError
+    from mesimp_engine.data.prepared import load_mnist
+
+    try:
+        x, y = load_mnist(data_dir, prepare=False)["train"]
+        note = None
+    except (DataError, OSError) as e:
+        rng = np.random.default_rng(0)
+        x, y = rng.random((55_000, 784), dtype=np.float32), rng.integers(0, 10, size=55_000)
+        note = f"epoch case on random data of MNIST's size (no prepared MNIST: {e})"
+    n = 2_000 if quick else len(y)
+    order = np.random.default_rng(1).permutation(len(y))[:n]
+    return x[order], y[order], note
+
+
+def _ours_epoch(x, y, k):
+    from mesimp_engine.models.mlp import MLP
+
+    def epoch():
+        model = MLP(784, 500, 2, 10, rng=0, linear_options={"k": k} if k else {})
+        opt = optim.Adam(model.parameters())
+        for start in range(0, len(y), 10):
+            opt.zero_grad()
+            g = Graph()
+            g.backward(model.loss(g.input(x[start:start + 10]), y[start:start + 10]))
+            opt.step()
+
+    return epoch
+
+
+def _torch_epoch(x, y):
+    import torch
+
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def epoch():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(784, 500), torch.nn.ReLU(), torch.nn.Linear(500, 500),
+                                    torch.nn.ReLU(), torch.nn.Linear(500, 10))
+        opt = torch.optim.Adam(model.parameters(), lr=0.001)
+        for start in range(0, len(ty), 10):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(tx[start:start + 10]), ty[start:start + 10]).backward()
+            opt.step()
+
+    return epoch
+
+
+def _epoch_makers(have_torch):
+    makers = {f"mesimp_engine meProp k={EPOCH_K}": lambda x, y: _ours_epoch(x, y, EPOCH_K),
+              "mesimp_engine dense": lambda x, y: _ours_epoch(x, y, None)}
+    if have_torch:
+        makers["torch dense"] = _torch_epoch
+    return makers
+
+
+def _epoch_case(args, have_torch, notes):
+    x, y, note = _epoch_data(args.data_dir, args.quick)
+    if note:
+        notes.append(note)
+    case = f"MLP epoch {len(y)} examples b=10 Adam"
+    epochs = {name: make(x, y) for name, make in _epoch_makers(have_torch).items()}
+    for epoch in {name: make(x[:200], y[:200]) for name, make in _epoch_makers(have_torch).items()}.values():
+        epoch()  # compile and warm on a short slice
+    timings = time_round_robin(epochs, repeats=args.epoch_repeats, min_time=0.0)
+    results = [{"case": case, "impl": name, "baseline": name == "torch dense", **t} for name, t in timings.items()]
+    ours = timings[f"mesimp_engine meProp k={EPOCH_K}"]["median_s"]
+    for name in ("mesimp_engine dense", "torch dense"):
+        if name in timings:
+            notes.append(f"whole epoch, timed in turns: {name} / ours meProp = {timings[name]['median_s'] / ours:.2f}x")
+    return results
+
+
 def run(args):
     repeats = args.repeats or (3 if args.quick else 15)
     results = []
@@ -98,8 +183,10 @@ def run(args):
     try:
         import torch  # noqa: F401
     except ImportError:
+        have_torch = False
         notes.append("PyTorch not installed: no PyTorch column")
     else:
+        have_torch = True
         steps["torch"] = _torch_step(x, y)
     for step in steps.values():
         for _ in range(5):
@@ -111,4 +198,5 @@ def run(args):
         ratio = timings["torch"]["median_s"] / timings["mesimp_engine"]["median_s"]
         notes.append(f"training step, timed in turns: torch / ours = {ratio:.2f}x "
                      f"(best times: {timings['torch']['best_s'] / timings['mesimp_engine']['best_s']:.2f}x)")
+    results += _epoch_case(args, have_torch, notes)
     return document("overhead", results, notes=notes)
