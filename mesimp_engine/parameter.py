@@ -8,6 +8,8 @@ and optimizers that hold the handle stay valid.
 
 import numpy as np
 
+from mesimp_engine.kernels.row_ops import add_rows_, zero_rows_
+
 
 class Parameter:
     """A trainable array with its gradient and optimizer state.
@@ -71,7 +73,10 @@ class Parameter:
             self._stale = True
         elif not self._stale:
             for rows in self._rows:
-                self._grad[rows] = 0
+                if self._grad.ndim == 2 and rows.dtype == np.int64:
+                    zero_rows_(self._grad, rows)
+                else:
+                    self._grad[rows] = 0
         self._dense_touched = False
         self._rows = []
 
@@ -85,8 +90,15 @@ class Parameter:
         self._dense_touched = True
 
     def add_row_grad(self, rows, values):
-        """grad[rows] += values; ``rows`` are unique int indices into the first axis."""
-        self.grad[rows] += values
+        """grad[rows] += values; ``rows`` are unique int indices into the first axis. A 2-D
+        gradient with a matching (rows, columns) array of values takes one Numba pass
+        (``kernels.row_ops``); anything else (a scalar, broadcasting) NumPy's indexing."""
+        grad = self.grad
+        if (type(values) is np.ndarray and grad.ndim == 2 and values.ndim == 2 and rows.dtype == np.int64
+                and values.dtype == grad.dtype and values.shape == (rows.shape[0], grad.shape[1])):
+            add_rows_(grad, rows, values)
+        else:
+            grad[rows] += values
         if not self._dense_touched:
             self._rows.append(rows)
 

@@ -1,0 +1,34 @@
+"""Row-wise gradient accumulation kernels against their NumPy twins."""
+
+import numpy as np
+import pytest
+
+from mesimp_engine.kernels.row_ops import add_rows_, add_rows_numpy, zero_rows_, zero_rows_numpy
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(5))
+def test_add_and_zero_rows_match_numpy(dtype, seed):
+    rng = np.random.default_rng(seed)
+    n, m = rng.integers(1, 40), rng.integers(1, 70)
+    rows = rng.choice(n, size=rng.integers(0, n + 1), replace=False).astype(np.int64)
+    values = rng.standard_normal((rows.size, m)).astype(dtype)
+    values = values[:, ::-1] if seed % 2 else values  # strided values are fine too
+    grad = rng.standard_normal((n, m)).astype(dtype)
+    ours, twin = grad.copy(), grad.copy()
+    add_rows_(ours, rows, values)
+    add_rows_numpy(twin, rows, values)
+    np.testing.assert_array_equal(ours, twin)
+    zero_rows_(ours, rows[::2])
+    zero_rows_numpy(twin, rows[::2])
+    np.testing.assert_array_equal(ours, twin)
+    assert not ours[rows[::2]].any()
+
+
+def test_rows_out_of_range_raise():
+    grad = np.zeros((3, 2))
+    with pytest.raises(IndexError):
+        add_rows_(grad, np.array([3], np.int64), np.ones((1, 2)))
+    with pytest.raises(IndexError):
+        zero_rows_(grad, np.array([-1], np.int64))
+    assert not grad.any()
