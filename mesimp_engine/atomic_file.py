@@ -1,8 +1,11 @@
 """Atomic file writes: results and checkpoints are never left half-written."""
 
+import glob
 import json
 import os
 import tempfile
+
+TEMPORARY_PREFIX = ".tmp-"
 
 
 def atomic_write(path, write):
@@ -10,7 +13,7 @@ def atomic_write(path, write):
     ``path``; on any error the temporary file is removed and ``path`` is untouched."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMPORARY_PREFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -26,3 +29,13 @@ def atomic_write(path, write):
 def write_json(document, path):
     """``document`` as indented JSON at ``path``, atomically."""
     atomic_write(path, lambda f: f.write((json.dumps(document, indent=2) + "\n").encode()))
+
+
+def remove_temporaries(folder):
+    """Delete the temporary files that a writer killed mid-write (SIGKILL, power loss) left
+    in ``folder``; returns their names. Only for a folder one process owns, such as a
+    training run's ``--out`` when it resumes."""
+    stale = glob.glob(os.path.join(glob.escape(folder), TEMPORARY_PREFIX + "*"))
+    for path in stale:
+        os.remove(path)
+    return sorted(os.path.basename(p) for p in stale)

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from mesimp_engine.atomic_file import remove_temporaries
 from mesimp_engine.errors import NonFiniteError
 from mesimp_engine.graph import Graph
 from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
@@ -88,6 +89,9 @@ class Trainer:
         if self.extension:
             self.extension.load_state(progress["extension"], arrays)
         self.log(f"resumed from {self.checkpoint_path} at epoch {self.epoch}, step {self.step_in_epoch}")
+        stale = remove_temporaries(os.path.dirname(os.path.abspath(self.checkpoint_path)))
+        if stale:
+            self.log(f"removed {len(stale)} temporary file(s) the interrupted run left: {', '.join(stale)}")
         return True
 
     # ------------------------------------------------------------------ one step

@@ -172,3 +172,15 @@ def test_meact_stopped_mid_epoch_resumes_identically(prepared_data, tmp_path):
     resumed = json.loads((out / "results.json").read_text())
     assert _scores(full) == _scores(resumed)
     assert full["meact"] == resumed["meact"]
+
+
+def test_resume_removes_the_temporary_file_a_killed_writer_left(prepared_data, tmp_path):
+    """SIGKILL during an atomic write leaves its ``.tmp-`` file beside the checkpoint; the
+    resumed run removes it and says so (the kill test above cannot always hit that moment)."""
+    out = tmp_path / "run"
+    flags = ["--epochs", "1", *SMALL]
+    _train(prepared_data, out, *flags, "--stop-after", "20")
+    (out / ".tmp-abc123").write_bytes(b"half a checkpoint")
+    resumed = _train(prepared_data, out, *flags, "--resume")
+    assert "removed 1 temporary file(s) the interrupted run left: .tmp-abc123" in resumed.stdout
+    assert sorted(os.listdir(out)) == ["checkpoint.npz", "results.json"]
