@@ -13,12 +13,16 @@ from numba import njit
 
 
 @njit(cache=True)
-def add_rows_(grad, rows, values):
-    """grad (n, m), rows (r,) int64 unique, values (r, m): grad[rows[p]] += values[p]."""
-    n = grad.shape[0]
+def _check_rows(rows, n):
     for p in range(rows.shape[0]):
         if not 0 <= rows[p] < n:
-            raise IndexError("add_rows_: row index out of range")
+            raise IndexError("row index out of range")
+
+
+@njit(cache=True)
+def add_rows_(grad, rows, values):
+    """grad (n, m), rows (r,) int64 unique, values (r, m): grad[rows[p]] += values[p]."""
+    _check_rows(rows, grad.shape[0])
     for p in range(rows.shape[0]):
         g = grad[rows[p]]
         v = values[p]
@@ -34,10 +38,7 @@ def add_rows_numpy(grad, rows, values):
 @njit(cache=True)
 def zero_rows_(grad, rows):
     """grad (n, m), rows (r,) int64: grad[rows[p]] = 0."""
-    n = grad.shape[0]
-    for p in range(rows.shape[0]):
-        if not 0 <= rows[p] < n:
-            raise IndexError("zero_rows_: row index out of range")
+    _check_rows(rows, grad.shape[0])
     for p in range(rows.shape[0]):
         g = grad[rows[p]]
         for i in range(g.shape[0]):
