@@ -5,7 +5,7 @@ import numpy as np
 from mesimp_engine.nn.init import as_rng, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
-from mesimp_engine.sparsity.linear import MODES, carried, meprop_affine
+from mesimp_engine.sparsity.linear import MODES, meprop_affine, notify
 
 
 class Linear(Module):
@@ -53,10 +53,7 @@ class Linear(Module):
     def _record(self, selected, rows, dy):
         self.selected = selected
         self.updated_fraction = rows.size / self.out_features
-        if self.selection_hooks:
-            nonzero = carried(dy, selected)
-            for hook in self.selection_hooks:
-                hook(selected, nonzero)
+        notify(self.selection_hooks, selected, dy)
 
     def __repr__(self):
         k = f", k={self.k}, mode={self.mode}" if self.k is not None else ""

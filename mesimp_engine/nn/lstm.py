@@ -20,7 +20,7 @@ from mesimp_engine import ops
 from mesimp_engine.nn.init import as_rng, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
-from mesimp_engine.sparsity.linear import carried, meprop_affine
+from mesimp_engine.sparsity.linear import meprop_affine, notify
 
 
 class LSTMCell(Module):
@@ -54,10 +54,7 @@ class LSTMCell(Module):
                              name=W.name)
 
     def _record(self, selected, rows, dy):
-        if self.selection_hooks:
-            nonzero = carried(dy, selected)
-            for hook in self.selection_hooks:
-                hook(selected, nonzero)
+        notify(self.selection_hooks, selected, dy)
 
     def project_inputs(self, xs):
         """x W_ih^T + b for every time step at once: (T, in) -> (T, 4h)."""

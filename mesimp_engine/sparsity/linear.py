@@ -53,6 +53,15 @@ def carried(dy, selected):
     return np.take_along_axis(dy, selected, axis=1) != 0
 
 
+def notify(hooks, selected, dy):
+    """Call every ``hook(selected, carried)`` of a layer's ``selection_hooks`` (``carried``
+    computed only when there is a hook)."""
+    if hooks:
+        nonzero = carried(dy, selected)
+        for hook in hooks:
+            hook(selected, nonzero)
+
+
 class MePropAffine(Affine):
     """y = x W^T + b (x (B, in), W (out, in), b (out,)), with meProp's backward:
     dx[b] = sum_{j in S_b} dy[b, j] W[j];  dW[j] = sum_{b: j in S_b} dy[b, j] x[b];  db = sum_b dy.
