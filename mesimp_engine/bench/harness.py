@@ -56,9 +56,7 @@ def time_round_robin(fns, repeats, min_time=0.1, pause=0.25):
     ``min_time`` (min_time <= 0: one call per sample, nothing called beforehand; for long
     calls such as a training epoch). Returns name -> {"median_s", "best_s", "repeats", "inner"}."""
     inner = {name: 1 for name in fns}
-    for name, fn in fns.items():
-        if min_time <= 0:
-            break
+    for name, fn in (fns.items() if min_time > 0 else ()):
         once = []
         for _ in range(3):
             start = time.perf_counter()

@@ -248,37 +248,23 @@ def select_and_backward(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, ra
             for t in range(k):
                 selected[r, t] += offset
     n_rows = selected_rows(idx, rows, rank)
-    # the (example, value) pairs of each selected row, in increasing b (a counting sort), so
-    # that each dW row is written once, its first pair storing and the others adding: no
-    # zeroing pass and no read-modify-write of rows that only one example selected
-    per_row = idx.shape[1]
-    head = np.zeros(n_rows + 1, np.int64)
-    for b in range(B):
-        for t in range(per_row):
-            head[rank[idx[b, t]] + 1] += 1
-    for r in range(n_rows):
-        head[r + 1] += head[r]
-    fill = head[:n_rows].copy()
-    pair_b = np.empty(idx.size, np.int64)
-    pair_v = np.empty(idx.size, dy.dtype)
-    for b in range(B):
-        for t in range(per_row):
-            j = idx[b, t]
-            p = fill[rank[j]]
-            pair_b[p] = b
-            pair_v[p] = dy[b, j]
-            fill[rank[j]] = p + 1
+    # the (example, value) pairs of each selected row, in increasing b (the inverted index
+    # with one block), so that each dW row is written once, its first pair storing and the
+    # others adding: no zeroing pass and no read-modify-write of rows one example selected
+    ptr = np.empty(n_rows + 1, np.int64)
+    examples = np.empty(idx.size, np.int64)
+    values = np.empty(idx.size, dy.dtype)
+    invert_selection(idx, dy, rank, n_rows, B, ptr, examples, values)
     n_in = np.uint64(x.shape[1])
     for r in range(n_rows):
         d = dW_rows[r]
-        p = head[r]
-        v = pair_v[p]
-        xb = x[pair_b[p]]
+        v = values[ptr[r]]
+        xb = x[examples[ptr[r]]]
         for i in range(n_in):
             d[i] = v * xb[i]
-        for p in range(head[r] + 1, head[r + 1]):
-            v = pair_v[p]
-            xb = x[pair_b[p]]
+        for p in range(ptr[r] + 1, ptr[r + 1]):
+            v = values[p]
+            xb = x[examples[p]]
             for i in range(n_in):
                 d[i] += v * xb[i]
     if need_dx:
