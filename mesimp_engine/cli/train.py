@@ -32,6 +32,11 @@ def add_parser(subparsers):
                    help="keep the output layer's backward dense (default: sparsified like the hidden layers)")
     p.add_argument("--sparse-update", action="store_true",
                    help="optimizer touches only rows that received gradient (Adam moments of other rows not decayed)")
+    p.add_argument("--clip", type=float, metavar="C",
+                   help="clip each gradient element to [-C, C] before the update (the authors' C# code: 5; default off)")
+    p.add_argument("--evals-per-epoch", type=int, default=1, metavar="N",
+                   help="evaluate dev (and test) N times per epoch, at equal step intervals; the best dev point is "
+                        "selected (the authors' C# MNIST code: 11; default 1, at the epoch's end)")
     p.add_argument("--check-finite", action="store_true", help="check every op for NaN/inf (slower)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--prune-rate", type=float, default=0.1,
@@ -90,7 +95,9 @@ def run(args):
     except TrainingStopped as stopped:
         print(f"{stopped}; checkpoint: {trainer.checkpoint_path}")
         return 0
-    best = results["best_epoch"]
+    best = f"{results['best_epoch']}"
+    if settings.evals_per_epoch > 1:
+        best += f" (step {results['best_step']})"
     print(f"best dev epoch {best}: dev {results['dev']:.2f}  test {results['test']:.2f} ({task.metric})")
     print(f"wrote {trainer.results_path}")
     return 0

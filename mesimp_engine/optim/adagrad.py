@@ -6,30 +6,32 @@ from mesimp_engine.kernels.optim_update import adagrad_step, adagrad_step_numpy,
 from mesimp_engine.optim.optimizer import Optimizer
 
 
-def adagrad_update_(w, g, sum_sq, lr, eps, weight_decay=0.0):
-    """One AdaGrad step in place (PyTorch's equations, initial accumulator 0, no lr decay):
+def adagrad_update_(w, g, sum_sq, lr, eps, weight_decay=0.0, clip=0.0):
+    """One AdaGrad step in place (PyTorch's equations, initial accumulator 0, no lr decay),
+    after an optional element-wise clip (``clip`` > 0):
 
+        g <- clip(g, -clip, clip)                      (if clip > 0)
         g <- g + weight_decay * w
         s <- s + g^2
         w <- w - lr * g / (sqrt(s) + eps)        (eps outside the square root)
     """
     flat = flat_views(w, g, sum_sq)
     if flat is None:
-        adagrad_step_numpy(w, g, sum_sq, lr, eps, weight_decay)
+        adagrad_step_numpy(w, g, sum_sq, lr, eps, weight_decay, clip)
     else:
-        adagrad_step(*flat, lr, eps, weight_decay)
+        adagrad_step(*flat, lr, eps, weight_decay, clip)
 
 
 class AdaGrad(Optimizer):
     """AdaGrad (see ``adagrad_update_``). The papers: lr 0.01 (parsing, POS), 0.1 (MNIST),
     eps 1e-6. State: ``sum``."""
 
-    def __init__(self, params, lr=0.01, eps=1e-6, weight_decay=0.0, sparse=False):
-        super().__init__(params, sparse)
+    def __init__(self, params, lr=0.01, eps=1e-6, weight_decay=0.0, clip=None, sparse=False):
+        super().__init__(params, sparse, clip)
         self.lr, self.eps, self.weight_decay = lr, eps, weight_decay
 
     def init_state(self, w):
         return {"sum": np.zeros_like(w)}
 
     def update(self, w, g, state, t):
-        adagrad_update_(w, g, state["sum"], self.lr, self.eps, self.weight_decay)
+        adagrad_update_(w, g, state["sum"], self.lr, self.eps, self.weight_decay, self.clip or 0.0)

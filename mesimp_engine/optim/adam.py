@@ -6,17 +6,19 @@ from mesimp_engine.kernels.optim_update import adam_step, adam_step_numpy, flat_
 from mesimp_engine.optim.optimizer import Optimizer
 
 
-def adam_update_(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay=0.0):
+def adam_update_(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay=0.0, clip=0.0):
     """One Adam step in place: PyTorch's ``torch.optim.Adam`` (L2 weight decay added to the
     gradient, not AdamW; bias correction with the step count t >= 1; eps added after the
-    bias-corrected square root):
+    bias-corrected square root), after an optional element-wise clip (``clip`` > 0; the
+    authors' C# Adam clips at 5):
 
+        g <- clip(g, -clip, clip)                      (if clip > 0)
         g <- g + weight_decay * w
         m <- beta1 m + (1 - beta1) g
         v <- beta2 v + (1 - beta2) g^2
         w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
     """
-    args = (lr, beta1, beta2, eps, weight_decay, 1 - beta1**t, 1 - beta2**t)
+    args = (lr, beta1, beta2, eps, weight_decay, 1 - beta1**t, 1 - beta2**t, clip)
     flat = flat_views(w, g, m, v)
     if flat is None:
         adam_step_numpy(w, g, m, v, *args)
@@ -26,14 +28,15 @@ def adam_update_(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay=0.0):
 
 class Adam(Optimizer):
     """Adam (see ``adam_update_``). Defaults are the papers': lr 0.001, betas (0.9, 0.999),
-    eps 1e-8. State: ``exp_avg``, ``exp_avg_sq``, ``step``."""
+    eps 1e-8, no clipping. State: ``exp_avg``, ``exp_avg_sq``, ``step``."""
 
-    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, sparse=False):
-        super().__init__(params, sparse)
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, clip=None, sparse=False):
+        super().__init__(params, sparse, clip)
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
 
     def init_state(self, w):
         return {"exp_avg": np.zeros_like(w), "exp_avg_sq": np.zeros_like(w)}
 
     def update(self, w, g, state, t):
-        adam_update_(w, g, state["exp_avg"], state["exp_avg_sq"], t, self.lr, *self.betas, self.eps, self.weight_decay)
+        adam_update_(w, g, state["exp_avg"], state["exp_avg_sq"], t, self.lr, *self.betas, self.eps, self.weight_decay,
+                    self.clip or 0.0)

@@ -9,6 +9,10 @@ Sparse-aware mode (``sparse=True``): only the rows that received gradient since 
 of untouched rows are not decayed and their weights do not move (as in PyTorch's
 ``SparseAdam``); the step counter still counts every step, so bias correction is global.
 Dense mode (default) is the textbook update: every element decays, even with a zero gradient.
+
+Clipping (``clip``, every optimizer): each gradient element is clipped to [-clip, clip]
+before the update, as the authors' C# optimizers do (their ``ClipBound``, 5 by default in
+the meProp MNIST configuration). Off by default, as in PyTorch.
 Embedding tables (``Parameter.row_sparse``) are always updated in the sparse way: a
 sentence touches a few dozen of their thousands of rows (DyNet does the same for lookup
 parameters).
@@ -23,11 +27,13 @@ import numpy as np
 class Optimizer:
     last_step_seconds = 0.0
 
-    def __init__(self, params, sparse=False):
+    def __init__(self, params, sparse=False, clip=None):
         self.params = [p for p in params]
         if not self.params:
             raise ValueError(f"{type(self).__name__}: no parameters to optimize")
-        self.sparse = sparse
+        if clip is not None and not clip > 0:
+            raise ValueError(f"{type(self).__name__}: clip must be positive, got {clip}")
+        self.sparse, self.clip = sparse, clip
 
     def zero_grad(self):
         for p in self.params:

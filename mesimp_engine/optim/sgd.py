@@ -32,13 +32,11 @@ class SGD(Optimizer):
     """SGD (see ``sgd_update_``). State: ``momentum_buffer`` when momentum > 0."""
 
     def __init__(self, params, lr=0.1, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, clip=None, sparse=False):
-        super().__init__(params, sparse)
+        super().__init__(params, sparse, clip)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
-        if clip is not None and clip <= 0:
-            raise ValueError(f"SGD: clip must be positive, got {clip}")
         self.lr, self.momentum, self.dampening = lr, momentum, dampening
-        self.nesterov, self.weight_decay, self.clip = nesterov, weight_decay, clip
+        self.nesterov, self.weight_decay = nesterov, weight_decay
 
     def init_state(self, w):
         return {"momentum_buffer": np.zeros_like(w)} if self.momentum else {}

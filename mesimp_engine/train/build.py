@@ -25,11 +25,12 @@ def linear_options(settings, rng):
 
 def make_optimizer(settings, params):
     name = settings.optimizer
+    common = {"lr": settings.lr, "clip": settings.clip, "sparse": settings.sparse_update}
     if name == "adam":
-        return optim.Adam(params, lr=settings.lr, sparse=settings.sparse_update)
+        return optim.Adam(params, **common)
     if name == "adagrad":
-        return optim.AdaGrad(params, lr=settings.lr, eps=1e-6, sparse=settings.sparse_update)
-    return optim.SGD(params, lr=settings.lr, sparse=settings.sparse_update)
+        return optim.AdaGrad(params, eps=1e-6, **common)
+    return optim.SGD(params, **common)
 
 
 def build_run(settings):

@@ -130,6 +130,8 @@ class Trainer:
         order = self.epoch_order(self.epoch)
         n_steps = math.ceil(len(order) / s.batch_size)
         acc = self.partial or {"loss": 0.0, "fraction": 0.0, "times": dict.fromkeys(PHASES, 0.0)}
+        acc.setdefault("evaluations", [])  # checkpoints from before --evals-per-epoch lack it
+        eval_steps = evaluation_steps(n_steps, s.evals_per_epoch)
         bar = _progress(n_steps, self.step_in_epoch, f"epoch {self.epoch}/{s.epochs}", s.progress)
         if self.extension and self.step_in_epoch == 0:
             self.extension.start_epoch(self.epoch)
@@ -150,6 +152,8 @@ class Trainer:
                 bar.set_postfix(loss=f"{acc['loss'] / self.step_in_epoch:.4f}", refresh=False)
             self.steps_this_run += 1
             mid_epoch = self.step_in_epoch < n_steps  # the epoch's end saves anyway
+            if mid_epoch and self.step_in_epoch in eval_steps:
+                acc["evaluations"].append(self.evaluate(self.step_in_epoch, n_steps, bar))
             stop = mid_epoch and s.stop_after is not None and self.steps_this_run >= s.stop_after
             if stop or (mid_epoch and s.checkpoint_every and self.step_in_epoch % s.checkpoint_every == 0):
                 self.partial = acc
@@ -169,6 +173,8 @@ class Trainer:
             "updated_fraction": acc["fraction"] / n_steps, "time": acc["times"],
             "hidden_sizes": self.model.hidden_sizes(),
         }
+        if s.evals_per_epoch > 1:
+            record["evaluations"] = acc["evaluations"] + [{"step": n_steps, "dev": dev, "test": test}]
         if self.extension:
             record.update(self.extension.end_epoch(self.epoch))
         self.history.append(record)
@@ -184,6 +190,14 @@ class Trainer:
         self.step_in_epoch = 0
         self.partial = None
 
+    def evaluate(self, step, n_steps, bar):
+        """Dev and test scores at a mid-epoch evaluation point (``--evals-per-epoch``)."""
+        metric = self.task.metric
+        dev = self.task.evaluate(self.model, "dev")[metric]
+        test = self.task.evaluate(self.model, "test")[metric]
+        bar.write(f"  epoch {self.epoch} step {step}/{n_steps}: dev {dev:.2f} test {test:.2f}", file=sys.stderr)
+        return {"step": step, "dev": dev, "test": test}
+
     def fit(self):
         """Train to the last epoch; raises ``TrainingStopped`` after ``stop_after`` steps."""
         while self.epoch <= self.settings.epochs:
@@ -197,6 +211,12 @@ class Trainer:
         if self.extension:
             extra.update(self.extension.results())
         return results_document(self.settings, self.history, self.model, extra)
+
+
+def evaluation_steps(n_steps, per_epoch):
+    """The steps after which an epoch of ``n_steps`` is evaluated mid-way, so that
+    ``per_epoch`` evaluations (the last at the epoch's end) are spread evenly."""
+    return {round(j * n_steps / per_epoch) for j in range(1, per_epoch)} - {0, n_steps}
 
 
 def _scores(scores):

@@ -4,13 +4,21 @@ from mesimp_engine.bench.harness import environment
 from mesimp_engine.atomic_file import write_json
 
 
-def best_epoch(history):
-    """The epoch with the best dev score (the earliest on ties), as the papers select."""
-    return max(history, key=lambda e: (e["dev"], -e["epoch"])) if history else None
+def best_point(history):
+    """The evaluation point with the best dev score (the earliest on ties), as the papers
+    select: ``{epoch, step, dev, test}``, or None. An epoch's points are its mid-epoch
+    ``evaluations`` (``--evals-per-epoch``; the authors' C# MNIST code evaluates 11 times
+    an epoch and reports the test score at the best dev point), else its end."""
+    points = [
+        {"epoch": e["epoch"], "step": point["step"], "dev": point["dev"], "test": point["test"]}
+        for e in history
+        for point in e.get("evaluations") or [{"step": e["steps"], "dev": e["dev"], "test": e["test"]}]
+    ]
+    return max(points, key=lambda p: (p["dev"], -p["epoch"], -p["step"])) if points else None
 
 
 def results_document(settings, history, model, extra=None):
-    best = best_epoch(history)
+    best = best_point(history)
     steps = sum(e["steps"] for e in history)
     updated = sum(e["updated_fraction"] * e["steps"] for e in history) / steps if steps else None
     return {
@@ -20,6 +28,7 @@ def results_document(settings, history, model, extra=None):
         "settings": settings.as_dict(),
         "epochs": history,
         "best_epoch": best["epoch"] if best else None,
+        "best_step": best["step"] if best else None,
         "dev": best["dev"] if best else None,
         "test": best["test"] if best else None,
         "updated_fraction": updated,

@@ -44,6 +44,8 @@ class TrainSettings:
     stop_after: int = None
     sparse_output: bool = True
     sparse_update: bool = False
+    clip: float = None
+    evals_per_epoch: int = 1
     check_finite: bool = False
     prune_rate: float = 0.1
     prune_interval: int = None
@@ -75,11 +77,10 @@ class TrainSettings:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.k is not None and not 1 <= self.k <= self.hidden:
             raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
-
-    @property
-    def hidden_widths(self):
-        """The hidden layers' widths: ``widths`` when given, else ``hidden`` x ``layers``."""
-        return list(self.widths) if self.widths else [self.hidden] * self.layers
+        if self.clip is not None and not self.clip > 0:
+            raise ValueError(f"--clip must be positive, got {self.clip}")
+        if self.evals_per_epoch < 1:
+            raise ValueError(f"--evals-per-epoch must be at least 1, got {self.evals_per_epoch}")
         if not 0 <= self.prune_rate < 1:
             raise ValueError(f"--prune-rate must be in [0, 1), got {self.prune_rate}")
         if self.method == "meact" and self.task != "mnist":
@@ -87,6 +88,11 @@ class TrainSettings:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         return self
+
+    @property
+    def hidden_widths(self):
+        """The hidden layers' widths: ``widths`` when given, else ``hidden`` x ``layers``."""
+        return list(self.widths) if self.widths else [self.hidden] * self.layers
 
     def as_dict(self):
         return asdict(self)

@@ -17,9 +17,10 @@ def _arrays(n, dtype, seed):
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-def test_adam_kernel_matches_numpy(dtype, tol, weight_decay):
+@pytest.mark.parametrize("clip", [0.0, 0.5])
+def test_adam_kernel_matches_numpy(dtype, tol, weight_decay, clip):
     ours, ref = _arrays(1001, dtype, 0), _arrays(1001, dtype, 0)
-    args = (1e-3, 0.9, 0.999, 1e-8, weight_decay, 1 - 0.9**3, 1 - 0.999**3)
+    args = (1e-3, 0.9, 0.999, 1e-8, weight_decay, 1 - 0.9**3, 1 - 0.999**3, clip)
     adam_step(*ours, *args)
     adam_step_numpy(*ref, *args)
     for a, b in zip(ours, ref):
@@ -28,12 +29,13 @@ def test_adam_kernel_matches_numpy(dtype, tol, weight_decay):
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-def test_adagrad_kernel_matches_numpy(weight_decay):
+@pytest.mark.parametrize("clip", [0.0, 0.5])
+def test_adagrad_kernel_matches_numpy(weight_decay, clip):
     ours, ref = _arrays(777, np.float64, 1)[:3], _arrays(777, np.float64, 1)[:3]
     ours[2][:] = np.abs(ours[2])
     ref[2][:] = np.abs(ref[2])
-    adagrad_step(*ours, 0.1, 1e-6, weight_decay)
-    adagrad_step_numpy(*ref, 0.1, 1e-6, weight_decay)
+    adagrad_step(*ours, 0.1, 1e-6, weight_decay, clip)
+    adagrad_step_numpy(*ref, 0.1, 1e-6, weight_decay, clip)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 

@@ -34,6 +34,20 @@ def test_sgd_elementwise_clipping():
     np.testing.assert_allclose(p.value, [-1.0, 0.5, 1.0])
 
 
+def test_adam_and_adagrad_clip_each_element_first():
+    # Clipped at 1: the moments see g = [1, -0.5, -1], so the v of the clipped entries is
+    # (1 - beta2) * 1 and AdaGrad's sum is 1, not 100 and 9.
+    adam = _param([0.0, 0.0, 0.0], [10.0, -0.5, -3.0])
+    optim.Adam([adam], lr=0.01, clip=1.0).step()
+    np.testing.assert_allclose(adam.state["exp_avg_sq"], [1e-3, 2.5e-4, 1e-3])
+    np.testing.assert_allclose(adam.state["exp_avg"], [0.1, -0.05, -0.1])
+    adagrad = _param([0.0, 0.0], [10.0, -0.5])
+    optim.AdaGrad([adagrad], lr=0.1, clip=1.0).step()
+    np.testing.assert_allclose(adagrad.state["sum"], [1.0, 0.25])
+    with pytest.raises(ValueError, match="clip"):
+        optim.Adam([_param([0.0], [0.0])], clip=-1.0)
+
+
 def test_sgd_rejects_bad_settings():
     with pytest.raises(ValueError, match="Nesterov"):
         optim.SGD([_param([0.0], [0.0])], nesterov=True)

@@ -45,6 +45,27 @@ def test_smoke_dense_writes_results(prepared_data, tmp_path):
     assert results["test"] == best["test"]
 
 
+def test_evaluations_within_epochs_select_the_best_point(prepared_data, tmp_path):
+    proc = _train(prepared_data, tmp_path, "--epochs", "2", "--evals-per-epoch", "3", "--clip", "5", *SMALL)
+    results = json.loads((tmp_path / "results.json").read_text())
+    points = [(e["epoch"], p["step"], p["dev"], p["test"]) for e in results["epochs"] for p in e["evaluations"]]
+    assert [(epoch, step) for epoch, step, _, _ in points] == [(1, 20), (1, 40), (1, 60), (2, 20), (2, 40), (2, 60)]
+    for e in results["epochs"]:  # the last point of an epoch is its end-of-epoch evaluation
+        assert e["evaluations"][-1]["dev"] == e["dev"] and e["evaluations"][-1]["test"] == e["test"]
+    best = max(points, key=lambda p: (p[2], -p[0], -p[1]))
+    assert (results["best_epoch"], results["best_step"], results["dev"], results["test"]) == best
+    assert f"best dev epoch {best[0]} (step {best[1]})" in proc.stdout
+    assert results["settings"]["clip"] == 5.0
+
+
+def test_evaluation_steps_spread_evenly():
+    from mesimp_engine.train.loop import evaluation_steps
+
+    assert evaluation_steps(5500, 1) == set()
+    assert evaluation_steps(5500, 11) == {500 * j for j in range(1, 11)}
+    assert evaluation_steps(3, 5) == {1, 2}  # never step 0 or the epoch's end (evaluated anyway)
+
+
 def test_same_seed_same_numbers(prepared_data, tmp_path):
     a = _train(prepared_data, tmp_path / "a", "--epochs", "1", "--dropout", "0.2", *SMALL)
     b = _train(prepared_data, tmp_path / "b", "--epochs", "1", "--dropout", "0.2", *SMALL)
