@@ -11,6 +11,12 @@ it, db in all):
   its threads. ``dense`` follows the engine's policy (``kernels.blas``: one BLAS thread below
   ``SMALL_PRODUCT`` multiply-adds); the notes give our ratios against the faster of the two.
 
+Beside them, ``floor`` (``kernels.stream_floor``): one read of x and dy and one write of dx,
+the memory traffic every backward that returns dx must make. It computes nothing useful and
+is not validated. Where x and dx do not fit in the caches (the parser's shape), dense / floor
+is the largest speed-up any implementation can reach on the machine; the notes give it and
+each meProp time over the floor. On cache-sized cases the floor is only a reference.
+
 Every implementation writes dx and dW into the same preallocated buffers (``out=`` for dense),
 as a training loop would reuse them. Each is validated against a NumPy reference (the dense
 products of dy with the unselected entries zeroed) on sampled rows before it is timed.
@@ -23,10 +29,14 @@ import numpy as np
 
 from mesimp_engine.bench.harness import document, time_round_robin
 from mesimp_engine.kernels.blas import SMALL_PRODUCT, all_blas_threads
+from mesimp_engine.kernels.stream_floor import stream_floor
 from mesimp_engine.sparsity import meprop
 
 # Table 7 of the meProp paper: dense / unified backprop time of a 1,024 x 8,192 -> 8,192 product (GPU)
 PAPER_TABLE7 = {8: 36.8, 16: 33.6, 32: 27.5, 64: 21.4, 128: 14.5, 256: 8.0, 512: 4.4}
+
+
+FLOOR = "floor (read x, dy; write dx)"
 
 
 def cases(quick):
@@ -124,6 +134,7 @@ def run(args):
         for name, fn in impls.items():
             validate(name, fn(), x, W, dy, keep[name], rng)
         repeats = args.repeats or (3 if quick else case_repeats or 7)
+        impls[FLOOR] = lambda: stream_floor(x, dy, dx_out)
         timings = time_round_robin(impls, repeats)
         times = {name: timing["median_s"] for name, timing in timings.items()}
         for name, timing in timings.items():
@@ -139,6 +150,9 @@ def run(args):
             line += f"; against the faster dense: {best / times['per_example']:.1f}x, {best / times['unified']:.1f}x"
         if B == 1024 and k in PAPER_TABLE7 and not quick:
             line += f" (paper, GPU: {PAPER_TABLE7[k]}x)"
+        floor = times[FLOOR]
+        line += (f"; memory floor: dense/floor {times['dense'] / floor:.1f}x,"
+                 f" per_example/floor {times['per_example'] / floor:.1f}x, unified/floor {times['unified'] / floor:.1f}x")
         notes.append(line)
     notes.append(
         "dense = NumPy BLAS dy.T @ x, dy @ W; every impl writes into the same preallocated dx/dW buffers;"

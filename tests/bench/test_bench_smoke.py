@@ -22,3 +22,7 @@ def test_bench_quick_writes_document(bench, tmp_path):
     for case in cases:
         assert sum(r.get("baseline", False) for r in rows if r["case"] == case) <= 1
     assert f"# bench {bench}" in proc.stdout
+    if bench == "backprop":  # every case times the memory floor beside the implementations
+        for case in cases:
+            assert any(r["impl"].startswith("floor") for r in rows if r["case"] == case)
+        assert "dense/floor" in proc.stdout
