@@ -58,6 +58,18 @@ def test_evaluations_within_epochs_select_the_best_point(prepared_data, tmp_path
     assert results["settings"]["clip"] == 5.0
 
 
+def test_evaluations_survive_a_stop_and_resume(prepared_data, tmp_path):
+    flags = ["--epochs", "1", "--evals-per-epoch", "3", *SMALL]
+    _train(prepared_data, tmp_path / "full", *flags)
+    stopped = _train(prepared_data, tmp_path / "split", *flags, "--stop-after", "30")
+    assert "--resume continues" in stopped.stdout
+    _train(prepared_data, tmp_path / "split", *flags, "--resume")
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    split = json.loads((tmp_path / "split" / "results.json").read_text())
+    assert full["epochs"][0]["evaluations"] == split["epochs"][0]["evaluations"]
+    assert (full["best_step"], full["test"]) == (split["best_step"], split["test"])
+
+
 def test_evaluation_steps_spread_evenly():
     from mesimp_engine.train.loop import evaluation_steps
 
