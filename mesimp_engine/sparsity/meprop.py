@@ -217,11 +217,7 @@ def backward_unified(x, W, dy, cols, need_dx=True, db=None, dx_out=None, dW_out=
     ``dW_out`` (>= k, n_in) are optional preallocated outputs.
     """
     dy_cols = np.take(dy, cols, axis=1)
-    dW_rows = np.empty((cols.size, x.shape[1]), x.dtype) if dW_out is None else dW_out[: cols.size]
-    # computed as x^T dy_cols into dW_rows' transpose: BLAS then streams x once in its
-    # preferred layout (parser's shape, 10,000 x 2,400, k = 20: 13.5 ms against 18.7 ms
-    # for dy_cols^T x)
-    gemm(x.T, dy_cols, out=dW_rows.T)
+    dW_rows = gemm(dy_cols.T, x, out=None if dW_out is None else dW_out[: cols.size])
     dx = gemm(dy_cols, np.take(W, cols, axis=0), out=dx_out) if need_dx else None
     if db is None:
         db = dy.sum(axis=0)
