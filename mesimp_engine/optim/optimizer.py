@@ -10,12 +10,13 @@ of untouched rows are not decayed and their weights do not move (as in PyTorch's
 ``SparseAdam``); the step counter still counts every step, so bias correction is global.
 Dense mode (default) is the textbook update: every element decays, even with a zero gradient.
 
-Clipping (``clip``, every optimizer): each gradient element is clipped to [-clip, clip]
-before the update, as the authors' C# optimizers do (their ``ClipBound``, 5 by default in
-the meProp MNIST configuration). Off by default, as in PyTorch.
 Embedding tables (``Parameter.row_sparse``) are always updated in the sparse way: a
 sentence touches a few dozen of their thousands of rows (DyNet does the same for lookup
 parameters).
+
+Clipping (``clip``, every optimizer): each gradient element is clipped to [-clip, clip]
+before the update, as the authors' C# optimizers do (their ``ClipBound``, 5 by default in
+the meProp MNIST configuration). Off by default, as in PyTorch.
 """
 
 

@@ -163,8 +163,7 @@ class Trainer:
                 raise TrainingStopped(f"stopped after {self.steps_this_run} steps (epoch {self.epoch}, "
                                       f"step {self.step_in_epoch}); --resume continues")
         bar.close()
-        dev_scores = self.task.evaluate(self.model, "dev")
-        test_scores = self.task.evaluate(self.model, "test")
+        dev_scores, test_scores = self._dev_and_test()
         metric = self.task.metric
         dev, test = dev_scores[metric], test_scores[metric]
         record = {
@@ -190,11 +189,12 @@ class Trainer:
         self.step_in_epoch = 0
         self.partial = None
 
+    def _dev_and_test(self):
+        return self.task.evaluate(self.model, "dev"), self.task.evaluate(self.model, "test")
+
     def evaluate(self, step, n_steps, bar):
         """Dev and test scores at a mid-epoch evaluation point (``--evals-per-epoch``)."""
-        metric = self.task.metric
-        dev = self.task.evaluate(self.model, "dev")[metric]
-        test = self.task.evaluate(self.model, "test")[metric]
+        dev, test = (scores[self.task.metric] for scores in self._dev_and_test())
         bar.write(f"  epoch {self.epoch} step {step}/{n_steps}: dev {dev:.2f} test {test:.2f}", file=sys.stderr)
         return {"step": step, "dev": dev, "test": test}
 
