@@ -231,7 +231,7 @@ def select_and_backward(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, ra
     calls, which cost more than the arithmetic at a mini-batch of 10).
 
     x (B, n_in), W (n_out, n_in), dy (B, n_out), n_out = blocks * size, 1 <= k < size;
-    lanes (2, m) and cand (2, size) the top-k filter's buffers in dy's key dtype
+    lanes (m,) and cand (2, size) the top-k filter's buffers in dy's key dtype
     (``topk_filter``; k <= m <= size). Outputs: idx (B, blocks * k) int64, the selected units
     of each example (ascending); rows, rank (n_out,) as in ``selected_rows``; dx (B, n_in)
     when need_dx; dW_rows (>= n_rows, n_in): row r = sum over the examples b that selected

@@ -9,9 +9,10 @@ Per row x (n,), with m lanes (k <= m <= n; lane g holds the entries i = g (mod m
    bisection steps over the m lane maxima (so bound <= the k-th largest lane maximum).
    k distinct lanes hold an entry >= bound, so the k-th largest key is >= bound: every
    top-k entry has key >= bound.
-3. Candidates: the entries with key >= bound, read only from the lanes whose maximum is
-   >= bound, block by block, so they come out in ascending index order (Gaussian data,
-   n = 500, k = 20, m = 128: about 22 of 128 lanes, some 24 candidates).
+3. Candidates: the entries with key >= bound, in ascending index order, by one pass of
+   vector compress-stores over the row (``compress_keys``; Gaussian data, n = 500,
+   k = 20, m = 128: some 22 candidates). It replaced a scalar pass over the lanes whose
+   maximum is >= bound, which read a fifth of the row but took three times as long.
 4. The surplus candidates are dropped one minimum at a time (the last among equal keys
    first) when there are few; otherwise the k-th largest candidate key K is found by
    bisection (vectorised counts), and every candidate above K and the first ones equal to
@@ -19,13 +20,14 @@ Per row x (n,), with m lanes (k <= m <= n; lane g holds the entries i = g (mod m
 
 Contract as in ``topk_heap``: for 1 <= k <= m <= n, ``out`` gets the indices of the k
 largest keys, ties to the lower index, in ascending index order. Buffers (caller's,
-reused): ``lanes`` (2, m) and ``cand`` (2, n) in the key dtype (int32 for float32, int64
-for float64): lanes[0] lane maxima, lanes[1] selected lanes; cand[0] keys, cand[1]
-indices of the candidates.
+reused): ``lanes`` (m,), the lane maxima, and ``cand`` (2, n), cand[0] the keys and
+cand[1] the indices of the candidates, both in the key dtype (int32 for float32, int64
+for float64).
 """
 
 from numba import njit, prange
 
+from mesimp_engine.kernels.compress_keys import keep_at_least
 from mesimp_engine.kernels.magnitude_key import magnitude_bits, magnitude_key
 from mesimp_engine.kernels.topk_radix import emit_top
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
@@ -137,50 +139,20 @@ def _bisect_kth(keys, c, k, lo, hi, tol):
 
 
 @njit(cache=True, inline="always")
-def _candidates(b, lane_max, m, selected, bound, keys, idx):
-    """(key, index) of the entries with key >= bound into keys, idx, in index order, read
-    from the lanes whose maximum is >= bound (listed into ``selected``); returns how many."""
-    n = b.shape[0]
-    s = 0
-    for g in range(m):
-        selected[s] = g
-        s += lane_max[g] >= bound
-    c = 0
-    for base in range(0, n - m + 1, m):
-        for q in range(s):
-            i = base + selected[q]
-            v = magnitude_key(b[i])
-            keys[c] = v
-            idx[c] = i
-            c += v >= bound
-    base = n // m * m
-    for q in range(s):
-        i = base + selected[q]
-        if i >= n:
-            break
-        v = magnitude_key(b[i])
-        keys[c] = v
-        idx[c] = i
-        c += v >= bound
-    return c
-
-
-@njit(cache=True, inline="always")
-def _filter_row(b, k, m, lanes, cand, out, hint):
+def _filter_row(b, k, m, lane_max, cand, out, hint):
     """One row b (n,) into out (k,) with m lanes; returns the bound (the next row's hint)."""
-    lane_max, selected = lanes[0], lanes[1]
     _lane_maxima(b, lane_max, m)
     bound = _lane_bound(lane_max, m, k, hint)
-    c = _candidates(b, lane_max, m, selected, bound, cand[0], cand[1])
+    c = keep_at_least(b, 0, b.shape[0], bound, cand[0], cand[1], 0)
     _keep_best(cand, c, k, out)
     return bound
 
 
 @njit(cache=True)
 def filter_rows(bits, r0, r1, k, lanes, cand, out):
-    """Rows r0..r1-1 of bits (rows, n) into out; lanes (2, m), cand (2, n) of one thread.
+    """Rows r0..r1-1 of bits (rows, n) into out; lanes (m,), cand (2, n) of one thread.
     With m == SMALL_LANES the lane loops get a constant trip count (unrolled, in registers)."""
-    m = lanes.shape[1]
+    m = lanes.shape[0]
     bound = -1
     for r in range(r0, r1):
         if m == SMALL_LANES:
@@ -189,37 +161,36 @@ def filter_rows(bits, r0, r1, k, lanes, cand, out):
             bound = _filter_row(bits[r], k, m, lanes, cand, out[r], bound)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _keep_best(cand, c, k, out):
     """out = the indices cand[1, :c] of the k best (key, -index) of cand[0, :c], in order."""
+    keys, idx = cand[0], cand[1]
     if c - k <= DROP_UP_TO:
-        keys = cand[0]
-        top = keys[0]
-        for p in range(c):
-            top = keys[p] if keys[p] > top else top
+        # drop the worst left, one at a time: the smallest key, the last one among equals
+        # (one branch-free scan each); a dropped key becomes ``gone``, above every key
+        lo, top = _key_range(keys, c)
+        gone = top + 1
         for _ in range(c - k):
-            # drop the worst left (dropped ones are marked -1): the smallest key (a
-            # vectorised minimum), the last one among equals (a short backward scan)
-            lowest = top
+            lowest = gone
+            at = 0
             for p in range(c):
-                v = keys[p] if keys[p] >= 0 else top
-                lowest = v if v < lowest else lowest
-            for p in range(c - 1, -1, -1):
-                if keys[p] == lowest:
-                    keys[p] = -1
-                    break
+                v = keys[p]
+                take = v <= lowest
+                lowest = v if take else lowest
+                at = p if take else at
+            keys[at] = gone
         o = 0
         for p in range(c):
-            if keys[p] >= 0:
-                out[o] = cand[1, p]
-                o += 1
+            idx[o] = idx[p]
+            o += keys[p] != gone
+        for o in range(k):
+            out[o] = idx[o]
         return
-    keys = cand[0]
     last = _kth_largest(keys, c, k)
     above = 0
     for p in range(c):
         above += keys[p] > last
-    emit_top(keys, cand[1], c, last, k - above, out)
+    emit_top(keys, idx, c, last, k - above, out)
 
 
 @njit(cache=True)
@@ -232,9 +203,13 @@ def _kth_largest(keys, c, k):
 
 @njit(cache=True)
 def topk_filter_vector(x, k, lanes, cand, out):
-    """Top-k of one vector. x (n,) float32/float64; 1 <= k <= m <= n; lanes (2, m) and
+    """Top-k of one vector. x (n,) float32/float64; 1 <= k <= m <= n; lanes (m,) and
     cand (2, n) in the key dtype; out (k,) int64."""
-    filter_rows(magnitude_bits(x).reshape(1, x.shape[0]), 0, 1, k, lanes, cand, out.reshape(1, k))
+    bits = magnitude_bits(x)
+    if lanes.shape[0] == SMALL_LANES:
+        _filter_row(bits, k, SMALL_LANES, lanes, cand, out, -1)
+    else:
+        _filter_row(bits, k, lanes.shape[0], lanes, cand, out, -1)
 
 
 def topk_filter_vector_numpy(x, k, lanes, cand, out):
@@ -244,7 +219,7 @@ def topk_filter_vector_numpy(x, k, lanes, cand, out):
 
 @njit(cache=True)
 def topk_filter_rows(x, k, lanes, cand, out):
-    """Top-k of every row, one thread. x (rows, n); lanes (2, m), cand (2, n); out (rows, k)."""
+    """Top-k of every row, one thread. x (rows, n); lanes (m,), cand (2, n); out (rows, k)."""
     filter_rows(magnitude_bits(x), 0, x.shape[0], k, lanes, cand, out)
 
 
@@ -256,7 +231,7 @@ def topk_filter_rows_numpy(x, k, lanes, cand, out):
 @njit(cache=True, parallel=True)
 def topk_filter_rows_parallel(x, k, lanes, cand, out):
     """Top-k of every row, rows split into T = lanes.shape[0] contiguous blocks run in
-    parallel, block t using lanes[t] (2, m) and cand[t] (2, n). out (rows, k)."""
+    parallel, block t using lanes[t] (m,) and cand[t] (2, n). out (rows, k)."""
     blocks = lanes.shape[0]
     rows = x.shape[0]
     bits = magnitude_bits(x)

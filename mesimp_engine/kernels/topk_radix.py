@@ -20,6 +20,7 @@ key dtype: cand[0] keys, cand[1] indices.
 
 from numba import njit, prange
 
+from mesimp_engine.kernels.compress_keys import keep_at_least
 from mesimp_engine.kernels.magnitude_key import key_bit_width, magnitude_bits, magnitude_key
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
@@ -55,13 +56,7 @@ def _survivors(b, bound, hist, cand):
     chunks = hist.shape[0] - 1
     for t in prange(chunks):
         start = t * n // chunks
-        c = start
-        for i in range(start, (t + 1) * n // chunks):
-            v = magnitude_key(b[i])
-            if v >= bound:
-                cand[0, c] = v
-                cand[1, c] = i
-                c += 1
+        c = keep_at_least(b, start, (t + 1) * n // chunks, bound, cand[0], cand[1], start)
         hist[t, 0] = c - start
     total = 0
     for t in range(chunks):

@@ -194,7 +194,7 @@ def select_and_backward(x, W, dy, k, blocks=1, need_dx=True, dx_out=None, dW_out
     buffers = _filter_buffers.get(key)
     if buffers is None:
         key_dtype = KEY_DTYPES[dy.dtype]
-        buffers = _filter_buffers[key] = (np.zeros((2, min(lanes_for(k), size)), key_dtype),
+        buffers = _filter_buffers[key] = (np.zeros(min(lanes_for(k), size), key_dtype),
                                           np.zeros((2, size), key_dtype))
     idx = np.empty((B, blocks * k), np.int64)
     rows = np.empty(n_out, np.int64)

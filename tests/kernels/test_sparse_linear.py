@@ -134,7 +134,7 @@ def test_select_and_backward_matches_twin(dtype, B, n_in, size, blocks, k, need_
     results = []
     for fn in (K.select_and_backward, K.select_and_backward_numpy):
         kd = KEY_DTYPES[np.dtype(dtype)]
-        lanes, cand = np.zeros((2, min(lanes_for(k), size)), kd), np.zeros((2, size), kd)
+        lanes, cand = np.zeros(min(lanes_for(k), size), kd), np.zeros((2, size), kd)
         idx, rows, rank = np.empty((B, blocks * k), np.int64), np.empty(n_out, np.int64), np.empty(n_out, np.int64)
         dx = np.full((B, n_in) if need_dx else (0, 0), np.nan, dtype)
         dW = np.full((n_out, n_in), np.nan, dtype)

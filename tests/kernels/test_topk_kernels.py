@@ -118,15 +118,15 @@ def test_filter_kernels(case, data):
     kd = key_dtype(x)
 
     out = np.full(k, -1, np.int64)
-    topk_filter.topk_filter_vector(x[0], k, np.zeros((2, m), kd), np.zeros((2, n), kd), out)
+    topk_filter.topk_filter_vector(x[0], k, np.zeros(m, kd), np.zeros((2, n), kd), out)
     np.testing.assert_array_equal(out, expected[0])
 
     out = np.full(x.shape[:1] + (k,), -1, np.int64)
-    topk_filter.topk_filter_rows(x, k, np.zeros((2, m), kd), np.zeros((2, n), kd), out)
+    topk_filter.topk_filter_rows(x, k, np.zeros(m, kd), np.zeros((2, n), kd), out)
     np.testing.assert_array_equal(out, expected)
 
     out[:] = -1
-    lanes = np.zeros((threads, 2, m), kd)
+    lanes = np.zeros((threads, m), kd)
     cand = np.zeros((threads, 2, n), kd)
     topk_filter.topk_filter_rows_parallel(x, k, lanes, cand, out)
     np.testing.assert_array_equal(out, expected)
@@ -167,9 +167,9 @@ def test_kernels_on_benchmark_like_shapes(dtype):
     kd = KEY_DTYPES[np.dtype(dtype)]
     expected = reference(x, k)
     out = np.empty((64, k), np.int64)
-    topk_filter.topk_filter_rows_parallel(x, k, np.zeros((2, 2, 128), kd), np.zeros((2, 2, 500), kd), out)
+    topk_filter.topk_filter_rows_parallel(x, k, np.zeros((2, 128), kd), np.zeros((2, 2, 500), kd), out)
     np.testing.assert_array_equal(out, expected)
-    topk_filter.topk_filter_rows(x, k, np.zeros((2, 64), kd), np.zeros((2, 500), kd), out)
+    topk_filter.topk_filter_rows(x, k, np.zeros(64, kd), np.zeros((2, 500), kd), out)
     np.testing.assert_array_equal(out, expected)
     topk_heap.topk_heap_rows_parallel(x, k, np.zeros((2, k), kd), np.zeros((2, k), np.int64), out)
     np.testing.assert_array_equal(out, expected)
@@ -180,7 +180,7 @@ def test_kernels_on_benchmark_like_shapes(dtype):
         assert m > topk_filter.LANE_CHUNK or k == 300
         for w in (v, np.round(v * 4)):
             out = np.empty(k, np.int64)
-            topk_filter.topk_filter_vector(w, k, np.zeros((2, m), kd), np.zeros((2, w.size), kd), out)
+            topk_filter.topk_filter_vector(w, k, np.zeros(m, kd), np.zeros((2, w.size), kd), out)
             np.testing.assert_array_equal(out, reference(w[None, :], k)[0])
     out = np.empty(300, np.int64)
     topk_radix.topk_radix_vector(v, 300, np.zeros((3, 4096), np.int64), np.zeros((2, v.size), kd), out)
