@@ -75,6 +75,7 @@ MAX_PLANS = 64
 """Shapes remembered per selector; beyond it the oldest plans (and buffers) are dropped."""
 
 _INT64 = np.dtype(np.int64)
+_empty = np.empty  # bound once: the lookup of np.empty was 35 ns of a 1.2 us call (1 x 500)
 
 
 def lanes_for(k):
@@ -122,6 +123,9 @@ class TopKSelector:
         self.last_kernel = None
 
     def __call__(self, x, k, out=None):
+        """The indices of the k largest |x| in each row of x, into ``out`` (allocated when
+        None; else a C-contiguous int64 array of shape x.shape[:-1] + (k,)); see the module
+        docstring for the contract."""
         if type(k) is not int:
             k = operator.index(k)
         try:
@@ -129,7 +133,7 @@ class TopKSelector:
         except (KeyError, AttributeError):
             x, plan = self._prepare(x, k)
         if out is None:
-            out = np.empty(plan.out_shape, _INT64)
+            out = _empty(plan.out_shape, _INT64)
         elif out.shape != plan.out_shape or out.dtype != _INT64 or not _writable_c(out.flags):
             raise ValueError(
                 f"topk: out must be a writeable C-contiguous int64 array of shape "
@@ -262,13 +266,13 @@ def _first_row(x, k, inner, b, out):
 
 _DEFAULT_SELECTOR = TopKSelector()
 
-
-def topk(x, k, out=None):
-    """Indices of the k largest |x| in each row of x (n,) or (rows, n), ties to the lower
-    index, ascending index order, int64 (k,) or (rows, k); see the module docstring for k,
-    NaN, dtypes and layouts. With ``out`` (C-contiguous int64 of that shape) nothing is
-    allocated; one shared ``TopKSelector`` holds the buffers."""
-    return _DEFAULT_SELECTOR(x, k, out)
+topk = _DEFAULT_SELECTOR.__call__
+"""``topk(x, k, out=None)``: the indices of the k largest |x| in each row of x (n,) or
+(rows, n), ties to the lower index, ascending index order, int64 (k,) or (rows, k); see
+the module docstring for k, NaN, dtypes and layouts. With ``out`` (C-contiguous int64 of
+that shape) nothing is allocated. It is the call of one shared ``TopKSelector``, which
+holds the buffers (a bound method rather than a function calling it: one Python call less,
+0.1 us of the 1.2 us a 1 x 500 call takes)."""
 
 
 def topk_reference(x, k):
