@@ -138,6 +138,29 @@ def test_lists_and_non_contiguous_inputs_give_the_reference_result():
     np.testing.assert_array_equal(mesimp_engine.topk(x, 20), topk_reference(x, 20))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_plan_serves_read_only_and_unaligned_arrays_of_its_shape(dtype):
+    """A plan's compiled entry point is typed for read-only, unaligned x and out, so an
+    aligned writeable first call and later read-only or unaligned calls of the same shape
+    (same plan) all give the reference result."""
+    rng = np.random.default_rng(5)
+    selector = TopKSelector(measure=False)
+    values = [rng.standard_normal(500).astype(dtype) for _ in range(3)]
+    raw = bytearray(values[2].nbytes + 1)
+    unaligned = np.frombuffer(raw, dtype, count=500, offset=1)
+    unaligned[:] = values[2]
+    read_only = values[1].copy()
+    read_only.flags.writeable = False
+    assert not unaligned.flags.aligned
+    for x in (values[0], read_only, unaligned):
+        np.testing.assert_array_equal(selector(x, 20), topk_reference(x, 20))
+    out_raw = bytearray(20 * 8 + 1)
+    out = np.frombuffer(out_raw, np.int64, count=20, offset=1)
+    selector(unaligned, 20, out=out)
+    np.testing.assert_array_equal(out, topk_reference(unaligned, 20))
+    assert len(selector._plans) == 1
+
+
 def test_out_is_filled_and_returned():
     x = _gaussian((100, 500))
     out = np.empty((100, 20), np.int64)
