@@ -148,17 +148,21 @@ def _filter_row(b, k, m, lane_max, cand, out, hint):
     return bound
 
 
+@njit(cache=True, inline="always")
+def _filter_row_lanes(b, k, lanes, cand, out, hint):
+    """``_filter_row`` with m = len(lanes). With m == SMALL_LANES the lane loops get a
+    constant trip count (unrolled, in registers)."""
+    if lanes.shape[0] == SMALL_LANES:
+        return _filter_row(b, k, SMALL_LANES, lanes, cand, out, hint)
+    return _filter_row(b, k, lanes.shape[0], lanes, cand, out, hint)
+
+
 @njit(cache=True)
 def filter_rows(bits, r0, r1, k, lanes, cand, out):
-    """Rows r0..r1-1 of bits (rows, n) into out; lanes (m,), cand (2, n) of one thread.
-    With m == SMALL_LANES the lane loops get a constant trip count (unrolled, in registers)."""
-    m = lanes.shape[0]
+    """Rows r0..r1-1 of bits (rows, n) into out; lanes (m,), cand (2, n) of one thread."""
     bound = -1
     for r in range(r0, r1):
-        if m == SMALL_LANES:
-            bound = _filter_row(bits[r], k, SMALL_LANES, lanes, cand, out[r], bound)
-        else:
-            bound = _filter_row(bits[r], k, m, lanes, cand, out[r], bound)
+        bound = _filter_row_lanes(bits[r], k, lanes, cand, out[r], bound)
 
 
 @njit(cache=True, inline="always")
@@ -208,11 +212,7 @@ def _kth_largest(keys, c, k):
 def topk_filter_vector(x, k, lanes, cand, out):
     """Top-k of one vector. x (n,) float32/float64; 1 <= k <= m <= n; lanes (m,) and
     cand (2, n) in the key dtype; out (k,) int64."""
-    bits = magnitude_bits(x)
-    if lanes.shape[0] == SMALL_LANES:
-        _filter_row(bits, k, SMALL_LANES, lanes, cand, out, -1)
-    else:
-        _filter_row(bits, k, lanes.shape[0], lanes, cand, out, -1)
+    _filter_row_lanes(magnitude_bits(x), k, lanes, cand, out, -1)
 
 
 def topk_filter_vector_numpy(x, k, lanes, cand, out):
