@@ -1,13 +1,17 @@
-"""The compress-store candidates pass (``keep_at_least``), compiled, against its NumPy body:
-both key widths, whole blocks and tails, unaligned starts, a non-zero starting count, and
-bounds that keep nothing, everything, or only the NaNs."""
+"""The vector passes over magnitude keys, compiled, against their Python bodies.
+
+``keep_at_least`` (the compress-store candidates pass): both key widths, whole blocks and
+tails, unaligned starts, a non-zero starting count, and bounds that keep nothing,
+everything, or only the NaNs. ``count_at_least``: both widths, tails, every bound from below
+the smallest key to above the largest. ``keep_best_small``: ties (few distinct keys), every
+k from 1 to c, c up to the vector's 32 lanes, nothing written past out[k - 1], and the k-th largest key returned."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from mesimp_engine.kernels.compress_keys import keep_at_least
+from mesimp_engine.kernels.compress_keys import SMALL_CANDIDATES, count_at_least, keep_at_least, keep_best_small
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES, magnitude_bits, magnitude_keys_numpy
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, -np.nan, 1e-30, 3.0]
@@ -66,3 +70,56 @@ def test_long_row_keeps_only_nans_above_inf():
     nan_key = int(magnitude_keys_numpy(x).max())
     c = compiled(bits, 0, 1000, np.int32(nan_key), keys, idx, 0)
     assert c == 4 and list(idx[:4]) == [3, 17, 500, 999]
+
+
+@njit
+def compiled_count(keys, start, stop, bound):
+    return count_at_least(keys, start, stop, bound)
+
+
+@njit
+def compiled_keep_best(keys, idx, c, k, out):
+    return keep_best_small(keys, idx, c, k, out)
+
+
+@given(
+    key_dtype=st.sampled_from([np.int32, np.int64]),
+    n=st.integers(0, 70),
+    seed=st.integers(0, 2**32 - 1),
+    data=st.data(),
+)
+@settings(max_examples=150, deadline=None)
+def test_count_at_least_matches_python(key_dtype, n, seed, data):
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 1 << 30, n).astype(key_dtype)
+    start = data.draw(st.integers(0, n))
+    stop = data.draw(st.integers(start, n))
+    bound = data.draw(st.sampled_from([-1, 0, 1 << 30] + [int(v) for v in keys[:8]]))
+    expected = int(np.count_nonzero(keys[start:stop] >= bound))
+    bound = key_dtype(bound)
+    assert count_at_least(keys, start, stop, bound) == compiled_count(keys, start, stop, bound) == expected
+
+
+@given(
+    key_dtype=st.sampled_from([np.int32, np.int64]),
+    c=st.integers(1, SMALL_CANDIDATES),
+    distinct=st.sampled_from([2, 5, 1 << 30]),
+    seed=st.integers(0, 2**32 - 1),
+    data=st.data(),
+)
+@settings(max_examples=200, deadline=None)
+def test_keep_best_small_matches_python(key_dtype, c, distinct, seed, data):
+    rng = np.random.default_rng(seed)
+    k = data.draw(st.integers(1, c))
+    keys = rng.integers(0, distinct, SMALL_CANDIDATES).astype(key_dtype)
+    idx = rng.integers(0, 10_000, SMALL_CANDIDATES).astype(key_dtype)
+    # the k best by (larger key, then lower position), listed in position order
+    best = sorted(sorted(range(c), key=lambda p: (-int(keys[p]), p))[:k])
+    outs = []
+    for fn in (keep_best_small, compiled_keep_best):
+        out = np.full(k + 4, -7, np.int64)
+        assert fn(keys.copy(), idx.copy(), c, k, out) == keys[best].min()
+        outs.append(out)
+    for out in outs:
+        np.testing.assert_array_equal(out[:k], idx[best])
+        assert (out[k:] == -7).all()

@@ -132,6 +132,39 @@ def test_filter_kernels(case, data):
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_filter_rows_guessed_bounds_on_changing_rows(dtype):
+    """The rows kernels guess each row's bound from the rows before it (``filter_rows``):
+    runs of alike rows, where the guesses hold, alternate with rows scaled far up or down
+    (the guess keeps too many or too few), integer rows full of ties at the k-th magnitude,
+    mostly-zero rows (ReLU gradients), and rows with NaN and inf; every row must still be
+    exact."""
+    rng = np.random.default_rng(7)
+    n, k = 500, 20
+    parts = []
+    for _ in range(3):
+        parts.append(rng.standard_normal((200, n)))
+        parts.append(rng.standard_normal((5, n)) * 1e4)
+        parts.append(rng.standard_normal((50, n)))
+        parts.append(rng.standard_normal((5, n)) * 1e-4)
+        parts.append(np.round(rng.standard_normal((20, n)) * 2))
+        parts.append(rng.standard_normal((20, n)) * (rng.random((20, n)) < 0.05))
+        special = rng.standard_normal((20, n))
+        special[rng.random((20, n)) < 0.02] = np.nan
+        special[rng.random((20, n)) < 0.02] = -np.inf
+        parts.append(special)
+        parts.append(rng.standard_normal((100, n)) * np.exp(rng.normal(0, 2, (100, 1))))
+    x = np.concatenate(parts).astype(dtype)
+    kd = KEY_DTYPES[np.dtype(dtype)]
+    expected = reference(x, k)
+    out = np.full((x.shape[0], k), -1, np.int64)
+    topk_filter.topk_filter_rows(x, k, np.zeros(128, kd), np.zeros((2, n), kd), out)
+    np.testing.assert_array_equal(out, expected)
+    out[:] = -1
+    topk_filter.topk_filter_rows_parallel(x, k, np.zeros((2, 128), kd), np.zeros((2, 2, n), kd), out)
+    np.testing.assert_array_equal(out, expected)
+
+
 @settings(max_examples=60, deadline=None)
 @given(matrices(max_rows=1, max_n=400), st.integers(1, 3))
 def test_radix_vector(case, threads):
