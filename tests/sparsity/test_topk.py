@@ -235,3 +235,17 @@ def _nrt_allocations():
         return 0
     _nrt_python.memsys_enable_stats()
     return rtsys.get_allocation_stats().alloc
+
+
+def test_two_dtypes_with_the_same_shape_and_strides_take_turns():
+    """Plans are keyed by shape, strides and k, and name their dtype: a float64 vector and a
+    strided float32 view with the same strides must each get their own kernel's answer."""
+    rng = np.random.default_rng(3)
+    wide = rng.standard_normal(500)
+    narrow = rng.standard_normal(1000).astype(np.float32)[::2]
+    assert wide.shape == narrow.shape and wide.strides == narrow.strides
+    selector = TopKSelector()
+    for _ in range(3):
+        for x in (wide, narrow):
+            np.testing.assert_array_equal(selector(x, 20), topk_reference(x, 20))
+    assert len(selector._plans) == 1
