@@ -1,5 +1,11 @@
-"""Compress-store of the magnitude keys at or above a bound: the candidates pass of the
-top-k filters, 512 bits at a time.
+"""Vector passes over magnitude keys, 512 bits at a time, for the top-k filters:
+
+- ``keep_at_least``: compress-store the keys at or above a bound (the candidates pass);
+- ``count_at_least``: count them (the bisections' counts);
+- ``keep_best_small``: the k best of up to SMALL_CANDIDATES candidates, in registers.
+
+Each is a plain Python function (the twin the tests compare against, and what runs under
+``NUMBA_DISABLE_JIT=1``) with a Numba overload built on an ``@intrinsic`` in LLVM vector IR.
 
 ``keep_at_least(b, start, stop, bound, keys, idx, c)``: for every i in start..stop-1, in
 index order, with key(b[i]) >= bound: keys[c] = key(b[i]), idx[c] = i, c += 1; returns the
@@ -15,8 +21,6 @@ not vectorise "append when the test holds" loops by itself; on 500-entry rows wi
 22 entries kept, the compress-store pass takes 75 ns where the scalar loop took 470 ns
 (measured, 3 GHz Xeon, one core).
 
-``keep_at_least`` is a plain Python function (the scalar loop; used as such under
-``NUMBA_DISABLE_JIT=1``, and the twin the tests compare against) with a Numba overload.
 Without the JIT, ``magnitude_key`` of a NumPy integer scalar gives the same keys.
 """
 
@@ -92,12 +96,7 @@ def _keep_block(typingctx, b, start, bound, keys, idx, c):
         builder.call(store, [key, builder.bitcast(builder.gep(keys_data, [c_arg]), vector.as_pointer()), kept])
         builder.call(store, [index, builder.bitcast(builder.gep(idx_data, [c_arg]), vector.as_pointer()), kept])
 
-        mask_int = ir.IntType(width)
-        popcount = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(mask_int, [mask_int]), f"llvm.ctpop.i{width}"
-        )
-        count = builder.call(popcount, [builder.bitcast(kept, mask_int)])
-        return builder.add(c_arg, builder.zext(count, ir.IntType(64)))
+        return builder.add(c_arg, builder.zext(_popcount(builder, kept, width), ir.IntType(64)))
 
     return signature, codegen
 
