@@ -60,6 +60,18 @@ def _splat(builder, value, vector_type):
     return builder.shuffle_vector(first, undef, zeros)
 
 
+def _at_least(context, builder, values, bound_arg, bound_type, vector):
+    """The i1 vector values >= bound (bound a scalar argument, cast to the element type)."""
+    bound = context.cast(builder, bound_arg, bound_type, types.int64)
+    bound = builder.trunc(bound, vector.element) if vector.element.width < 64 else bound
+    return builder.icmp_signed(">=", values, _splat(builder, bound, vector))
+
+
+def _intrinsic_function(builder, name, result, arguments):
+    """The LLVM intrinsic ``name`` declared in the module being built."""
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(result, arguments), name)
+
+
 @intrinsic
 def _keep_block(typingctx, b, start, bound, keys, idx, c):
     """One block of W entries from ``start`` (start + W <= len(b)): the compress-stores,
@@ -82,15 +94,10 @@ def _keep_block(typingctx, b, start, bound, keys, idx, c):
         key = builder.and_(builder.load(source, align=1), ir.Constant(vector, [int(abs_mask)] * width))
         nan = ir.Constant(vector, [int(nan_key)] * width)
         key = builder.select(builder.icmp_signed("<", key, nan), key, nan)
-        bound_value = context.cast(builder, bound_arg, sig.args[2], types.int64)
-        bound_value = builder.trunc(bound_value, element) if element_bits < 64 else bound_value
-        kept = builder.icmp_signed(">=", key, _splat(builder, bound_value, vector))
+        kept = _at_least(context, builder, key, bound_arg, sig.args[2], vector)
 
-        store = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(ir.VoidType(), [vector, vector.as_pointer(), lanes]),
-            f"llvm.masked.compressstore.v{width}i{element_bits}",
-        )
+        store = _intrinsic_function(builder, f"llvm.masked.compressstore.v{width}i{element_bits}",
+                                    ir.VoidType(), [vector, vector.as_pointer(), lanes])
         first = builder.trunc(start_arg, element) if element_bits < 64 else start_arg
         index = builder.add(_splat(builder, first, vector), ir.Constant(vector, list(range(width))))
         builder.call(store, [key, builder.bitcast(builder.gep(keys_data, [c_arg]), vector.as_pointer()), kept])
@@ -151,9 +158,7 @@ def _count_block(typingctx, keys, start, bound):
         vector = ir.VectorType(element, width)
         data = context.make_array(sig.args[0])(context, builder, keys_arg).data
         source = builder.bitcast(builder.gep(data, [start_arg]), vector.as_pointer())
-        bound_value = context.cast(builder, bound_arg, sig.args[2], types.int64)
-        bound_value = builder.trunc(bound_value, element) if element_bits < 64 else bound_value
-        kept = builder.icmp_signed(">=", builder.load(source, align=1), _splat(builder, bound_value, vector))
+        kept = _at_least(context, builder, builder.load(source, align=1), bound_arg, sig.args[2], vector)
         return builder.zext(_popcount(builder, kept, width), ir.IntType(64))
 
     return signature, codegen
@@ -162,7 +167,7 @@ def _count_block(typingctx, keys, start, bound):
 def _popcount(builder, mask, width):
     """The number of set lanes of an i1 vector, as an i<width>."""
     mask_int = ir.IntType(width)
-    popcount = cgutils.get_or_insert_function(builder.module, ir.FunctionType(mask_int, [mask_int]), f"llvm.ctpop.i{width}")
+    popcount = _intrinsic_function(builder, f"llvm.ctpop.i{width}", mask_int, [mask_int])
     return builder.call(popcount, [builder.bitcast(mask, mask_int)])
 
 
@@ -239,42 +244,37 @@ def _keep_best_vector(typingctx, keys, idx, c, k, out):
         state = cgutils.alloca_once(builder, vector)
         builder.store(builder.select(valid, loaded, largest), state)
 
-        minimum = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(element, [vector]), f"llvm.vector.reduce.smin.v{lanes_n}i{element_bits}"
-        )
-        leading = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(mask_int, [mask_int, ir.IntType(1)]), f"llvm.ctlz.i{lanes_n}"
-        )
+        minimum = _intrinsic_function(builder, f"llvm.vector.reduce.smin.v{lanes_n}i{element_bits}", element, [vector])
+        maximum = _intrinsic_function(builder, f"llvm.vector.reduce.smax.v{lanes_n}i{element_bits}", element, [vector])
+        leading = _intrinsic_function(builder, f"llvm.ctlz.i{lanes_n}", mask_int, [mask_int, ir.IntType(1)])
         c64 = context.cast(builder, c_arg, sig.args[2], types.int64)
         k64 = context.cast(builder, k_arg, sig.args[3], types.int64)
         i64 = ir.IntType(64)
 
-        def kept_count(current):
-            present = builder.icmp_signed("!=", current, largest)
-            return builder.zext(_popcount(builder, present, lanes_n), i64)
+        def present(current):
+            """The lanes still held (unused and dropped lanes hold ``largest``)."""
+            return builder.icmp_signed("!=", current, largest)
+
+        def held(lanes):
+            return builder.zext(_popcount(builder, lanes, lanes_n), i64)
 
         many = builder.icmp_signed(">", builder.sub(c64, k64), ir.Constant(i64, REFINE_ABOVE))
         with builder.if_then(many, likely=False):
             # bisection on the key range: drop every key below the largest t that keeps k
             current = builder.load(state)
-            maximum = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(element, [vector]), f"llvm.vector.reduce.smax.v{lanes_n}i{element_bits}"
-            )
             lo = builder.call(minimum, [current])
-            present = builder.icmp_signed("!=", current, largest)
-            hi = builder.call(maximum, [builder.select(present, current, ir.Constant(vector, [-1] * lanes_n))])
+            hi = builder.call(maximum, [builder.select(present(current), current, ir.Constant(vector, [-1] * lanes_n))])
             one = ir.Constant(element, 1)
             for _ in range(REFINE_STEPS):
                 mid = builder.add(lo, builder.ashr(builder.add(builder.sub(hi, lo), one), one))
-                at_least = builder.and_(builder.icmp_signed(">=", current, _splat(builder, mid, vector)),
-                                        builder.icmp_signed("!=", current, largest))
-                enough = builder.icmp_signed(">=", builder.zext(_popcount(builder, at_least, lanes_n), i64), k64)
+                at_least = builder.and_(builder.icmp_signed(">=", current, _splat(builder, mid, vector)), present(current))
+                enough = builder.icmp_signed(">=", held(at_least), k64)
                 current = builder.select(enough, builder.select(at_least, current, largest), current)
                 lo = builder.select(enough, mid, lo)
                 hi = builder.select(enough, hi, builder.sub(mid, one))
             builder.store(current, state)
 
-        with cgutils.for_range(builder, builder.sub(kept_count(builder.load(state)), k64)):
+        with cgutils.for_range(builder, builder.sub(held(present(builder.load(state))), k64)):
             current = builder.load(state)
             lowest = builder.call(minimum, [current])
             equal = builder.bitcast(builder.icmp_signed("==", current, _splat(builder, lowest, vector)), mask_int)
@@ -285,15 +285,12 @@ def _keep_best_vector(typingctx, keys, idx, c, k, out):
             builder.store(builder.select(drop, largest, current), state)
 
         final = builder.load(state)
-        kept = builder.and_(valid, builder.icmp_signed("!=", final, largest))
+        kept = present(final)
         wide = ir.VectorType(ir.IntType(64), lanes_n)
         indices = builder.load(builder.bitcast(data(1, idx_arg), vector.as_pointer()), align=1)
         indices = builder.sext(indices, wide) if element_bits < 64 else indices
-        store = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(ir.VoidType(), [wide, wide.as_pointer(), ir.VectorType(ir.IntType(1), lanes_n)]),
-            f"llvm.masked.compressstore.v{lanes_n}i64",
-        )
+        store = _intrinsic_function(builder, f"llvm.masked.compressstore.v{lanes_n}i64", ir.VoidType(),
+                                    [wide, wide.as_pointer(), ir.VectorType(ir.IntType(1), lanes_n)])
         builder.call(store, [indices, builder.bitcast(data(4, out_arg), wide.as_pointer()), kept])
         kth = builder.call(minimum, [final])
         return builder.sext(kth, ir.IntType(64)) if element_bits < 64 else kth
