@@ -17,7 +17,8 @@ can take the float array itself and view it without creating a Python object.
 
 import numpy as np
 from numba import types
-from numba.extending import overload
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic, overload
 
 F32_ABS_MASK = np.int32(0x7FFFFFFF)
 F32_NAN_KEY = np.int32(0x7F800001)
@@ -51,11 +52,28 @@ def magnitude_keys_numpy(x):
     return np.minimum(x.view(np.int64) & F64_ABS_MASK, F64_NAN_KEY)
 
 
+@intrinsic
+def _as_c_layout(typingctx, x):
+    """x retyped as a C-contiguous array (same data, shape and strides): for an array typed
+    with any layout that the caller has found C-contiguous at run time."""
+    if not isinstance(x, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return impl_ret_borrowed(context, builder, sig.return_type, args[0])
+
+    return x.copy(layout="C")(x), codegen
+
+
 @overload(magnitude_bits, jit_options={"cache": True})
 def _magnitude_bits_jit(x):
-    if x.dtype == types.float32:
-        return lambda x: x.view(np.int32)
-    return lambda x: x.view(np.int64)
+    """Arrays typed with layout "A" must be C-contiguous at run time (the kernels check
+    ``x.flags.c_contiguous`` first): the view is then typed "C", so the loops over it are
+    compiled for unit strides."""
+    bits = np.int32 if x.dtype == types.float32 else np.int64
+    if x.layout == "C":
+        return lambda x: x.view(bits)
+    return lambda x: _as_c_layout(x).view(bits)
 
 
 @overload(magnitude_key, jit_options={"cache": True})

@@ -224,15 +224,15 @@ def sparse_backward_numpy(x, W, dy, idx, ptr, examples, values, chunk, need_dx, 
 
 
 @njit(cache=True, fastmath=True)
-def select_and_backward(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, rank, dx, dW_rows, db):
+def select_and_backward(x, W, dy, k, blocks, work, need_dx, idx, rows, rank, dx, dW_rows, db):
     """Per-example meProp backward of a small problem in one call: the top-k of each block of
     each row of dy, then dx, the selected rows of dW and db (the work of ``topk``,
     ``selected_rows``, ``invert_selection`` and ``sparse_backward``, without their separate
     calls, which cost more than the arithmetic at a mini-batch of 10).
 
     x (B, n_in), W (n_out, n_in), dy (B, n_out), n_out = blocks * size, 1 <= k < size;
-    lanes (m,) and cand (2, size) the top-k filter's buffers in dy's key dtype
-    (``topk_filter``; k <= m <= size). Outputs: idx (B, blocks * k) int64, the selected units
+    work the top-k filter's buffer for rows of ``size`` (``topk_filter.filter_work``, in
+    dy's key dtype; its guess state carries over from one mini-batch to the next). Outputs: idx (B, blocks * k) int64, the selected units
     of each example (ascending); rows, rank (n_out,) as in ``selected_rows``; dx (B, n_in)
     when need_dx; dW_rows (>= n_rows, n_in): row r = sum over the examples b that selected
     unit rows[r] of dy[b, rows[r]] x[b] (in increasing b); db (n_out,) = dy.sum(0).
@@ -241,7 +241,7 @@ def select_and_backward(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, ra
     B, n_out = dy.shape
     size = n_out // blocks
     selected = idx.reshape(B * blocks, k)
-    filter_rows(magnitude_bits(dy).reshape(B * blocks, size), 0, B * blocks, k, lanes, cand, selected)
+    filter_rows(magnitude_bits(dy).reshape(B * blocks, size), 0, B * blocks, k, work, selected)
     if blocks > 1:
         for r in range(B * blocks):
             offset = (r % blocks) * size
@@ -278,8 +278,8 @@ def select_and_backward(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, ra
     return n_rows
 
 
-def select_and_backward_numpy(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, rank, dx, dW_rows, db):
-    """NumPy twin of ``select_and_backward`` (lanes and cand are unused)."""
+def select_and_backward_numpy(x, W, dy, k, blocks, work, need_dx, idx, rows, rank, dx, dW_rows, db):
+    """NumPy twin of ``select_and_backward`` (the work buffer is unused)."""
     B, n_out = dy.shape
     size = n_out // blocks
     per_block = np.empty((B * blocks, k), np.int64)

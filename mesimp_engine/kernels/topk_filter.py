@@ -26,12 +26,18 @@ popcount per 16 keys): with Numba's own loop the int32 keys were widened to int6
 times the compares; 8 bisection steps over 128 lane maxima went from 110 to 33 ns.
 
 Contract as in ``topk_heap``: for 1 <= k <= m <= n, ``out`` gets the indices of the k
-largest keys, ties to the lower index, in ascending index order. Buffers (caller's,
-reused): ``lanes`` (m,), the lane maxima, and ``cand`` (2, n), cand[0] the keys and
-cand[1] the indices of the candidates, both in the key dtype (int32 for float32, int64
-for float64).
+largest keys, ties to the lower index, in ascending index order. The kernels take one work
+buffer (the caller's, reused; ``filter_work`` makes it), in the key dtype (int32 for
+float32, int64 for float64): GUESS_STATE slots of the row-bound guess (``filter_rows``),
+then the m lane maxima, the n candidate keys and the n candidate indices. One array rather
+than three: every array argument of a compiled call costs about 40 ns to unbox, a fifth of
+the kernel's own time on a 500-entry vector. The guess state stays in the buffer from one
+call to the next, so successive calls on alike data (the rows of one gradient, a vector
+after the previous one) start from a guessed bound. A zeroed state means "no guess yet";
+results never depend on the state, only the time does.
 """
 
+import numpy as np
 from numba import njit, prange
 
 from mesimp_engine.kernels.compress_keys import SMALL_CANDIDATES, count_at_least, keep_at_least, keep_best_small
@@ -147,72 +153,103 @@ def _bisect_kth(keys, c, k, lo, hi, tol):
     return lo
 
 
+GUESS_STATE = 5
+"""Slots at the head of a work buffer: the running k-th largest key (0: no guess yet), the
+guess's margin, the rows the next guess waits, the backoff, and the last full row's bound
+(the lane bisection's hint)."""
+
+
+def filter_work(m, n, key_dtype, blocks=None):
+    """A zeroed work buffer for rows of n entries with m lanes: (GUESS_STATE + m + 2 n,) in
+    the key dtype, or one such row per block, (blocks, ...), for ``topk_filter_rows_parallel``."""
+    size = GUESS_STATE + m + 2 * n
+    return np.zeros(size if blocks is None else (blocks, size), key_dtype)
+
+
 @njit(cache=True, inline="always")
-def _filter_row(b, k, m, lane_max, cand, out, hint):
+def _split_work(work, n):
+    """(state, lanes, keys, idx): the views of a work buffer for rows of n entries."""
+    m = work.shape[0] - GUESS_STATE - 2 * n
+    lanes_end = GUESS_STATE + m
+    return work[:GUESS_STATE], work[GUESS_STATE:lanes_end], work[lanes_end : lanes_end + n], work[lanes_end + n :]
+
+
+@njit(cache=True, inline="always")
+def _filter_row(b, k, m, lane_max, keys, idx, out, hint):
     """One row b (n,) into out (k,) with m lanes; returns the bound (the next row's hint)
     and the row's k-th largest key (-1 when the candidates were too many to tell it
     cheaply)."""
     _lane_maxima(b, lane_max, m)
     bound = _lane_bound(lane_max, m, k, hint)
-    c = keep_at_least(b, 0, b.shape[0], bound, cand[0], cand[1], 0)
-    return bound, _keep_best(cand, c, k, out)
+    c = keep_at_least(b, 0, b.shape[0], bound, keys, idx, 0)
+    return bound, _keep_best(keys, idx, c, k, out)
 
 
 @njit(cache=True, inline="always")
-def _filter_row_lanes(b, k, lanes, cand, out, hint):
+def _filter_row_lanes(b, k, lanes, keys, idx, out, hint):
     """``_filter_row`` with m = len(lanes). With m == SMALL_LANES the lane loops get a
     constant trip count (unrolled, in registers)."""
     if lanes.shape[0] == SMALL_LANES:
-        return _filter_row(b, k, SMALL_LANES, lanes, cand, out, hint)
-    return _filter_row(b, k, lanes.shape[0], lanes, cand, out, hint)
+        return _filter_row(b, k, SMALL_LANES, lanes, keys, idx, out, hint)
+    return _filter_row(b, k, lanes.shape[0], lanes, keys, idx, out, hint)
+
+
+@njit(cache=True, inline="always")
+def _guessed_row(b, k, lanes, keys, idx, out, kth, margin, wait, backoff, bound):
+    """One row with the guess (see ``filter_rows``); takes and returns the guess state
+    (kth, margin, wait, backoff, bound)."""
+    n = b.shape[0]
+    if kth > 0 and wait == 0 and k <= SMALL_CANDIDATES <= n:
+        c = keep_at_least(b, 0, n, max(kth - margin, 1), keys, idx, 0)
+        if k <= c <= SMALL_CANDIDATES:
+            key = keep_best_small(keys, idx, c, k, out)
+            return kth + ((key - kth) >> GUESS_AVERAGE), _adapt_margin(margin, c - k), 0, 0, bound
+        # too few: wider (at most kth, below which the guess is every nonzero entry)
+        margin = min(margin + (margin >> 1) + 1, kth) if c < k else margin - (margin >> 2)
+        wait = backoff
+        backoff = min(2 * backoff, GUESS_MAX_WAIT) if backoff else 1
+    elif wait > 0:
+        wait -= 1
+    bound, key = _filter_row_lanes(b, k, lanes, keys, idx, out, bound)
+    if key > 0:
+        if kth <= 0:
+            return key, 2 * (key - bound) + 1, wait, backoff, bound
+        kth += (key - kth) >> GUESS_AVERAGE
+    return kth, margin, wait, backoff, bound
 
 
 @njit(cache=True)
-def filter_rows(bits, r0, r1, k, lanes, cand, out):
-    """Rows r0..r1-1 of bits (rows, n) into out; lanes (m,), cand (2, n) of one thread.
+def filter_rows(bits, r0, r1, k, work, out):
+    """Rows r0..r1-1 of bits (rows, n) into out, with one thread's work buffer.
 
-    Rows after the first try a guessed bound first, below the running mean of the earlier
+    A row after a row tries a guessed bound first, below the running mean of the earlier
     rows' k-th largest keys by an adapted margin (``GUESS_SURPLUS``): a candidates pass
     with it that finds between k and SMALL_CANDIDATES entries holds the whole top-k (at
     least k entries are >= the bound, so the k-th largest is), and the lane maxima and
     the bisection are skipped. A guess that finds too few or too many falls back to the
     full row; a second failure in a row makes the next guess wait 1 row, a third 2, ... up
-    to 64, so unlike rows cost at most one extra pass in 64. On 10,000 x 500 Gaussian rows,
-    k = 20, 71% of the rows take the guess (the guesses fail about as often with too few
-    candidates as with too many), and one thread goes from 406-419 to 242-247 ns per row
-    (best of 25, alternating with the code before the vector counts, the register
-    keep-best and the guesses; 0.59-0.60x). Aiming at 6 or 4 surplus candidates, with or
-    without ``keep_best_small``'s bisection: within 3% of each other."""
-    n = bits.shape[1]
-    bound = -1
-    kth = -1
-    margin = 0
-    wait = 0
-    backoff = 0
-    guessing = SMALL_CANDIDATES <= n
+    to 64, so unlike rows cost at most one extra pass in 64. The state carries over from
+    call to call in ``work``. On 10,000 x 500 Gaussian rows, k = 20, 71% of the rows take
+    the guess (the guesses fail about as often with too few candidates as with too many),
+    and one thread went from 406-419 to 242-247 ns per row (best of 25, alternating with
+    the code before the vector counts, the register keep-best and the guesses;
+    0.59-0.60x). Aiming at 6 or 4 surplus candidates, with or without
+    ``keep_best_small``'s bisection: within 3% of each other."""
+    state, lanes, keys, idx = _split_work(work, bits.shape[1])
+    kth, margin, wait, backoff, bound = state[0], state[1], state[2], state[3], state[4]
     for r in range(r0, r1):
-        b = bits[r]
-        if guessing and kth > 0 and wait == 0:
-            guess = kth - margin
-            c = keep_at_least(b, 0, n, max(guess, 1), cand[0], cand[1], 0)
-            if k <= c <= SMALL_CANDIDATES:
-                key = keep_best_small(cand[0], cand[1], c, k, out[r])
-                kth += (key - kth) >> GUESS_AVERAGE
-                margin = _adapt_margin(margin, c - k)
-                backoff = 0
-                continue
-            margin = margin + (margin >> 1) + 1 if c < k else margin - (margin >> 2)
-            wait = backoff
-            backoff = min(2 * backoff, GUESS_MAX_WAIT) if backoff else 1
-        elif wait > 0:
-            wait -= 1
-        bound, key = _filter_row_lanes(b, k, lanes, cand, out[r], bound)
-        if key > 0:
-            if kth <= 0:
-                kth = key
-                margin = 2 * (key - bound) + 1
-            else:
-                kth += (key - kth) >> GUESS_AVERAGE
+        kth, margin, wait, backoff, bound = _guessed_row(bits[r], k, lanes, keys, idx, out[r],
+                                                         kth, margin, wait, backoff, bound)
+    _store_state(state, kth, margin, wait, backoff, bound)
+
+
+@njit(cache=True, inline="always")
+def _store_state(state, kth, margin, wait, backoff, bound):
+    state[0] = kth
+    state[1] = margin
+    state[2] = wait
+    state[3] = backoff
+    state[4] = bound
 
 
 @njit(cache=True, inline="always")
@@ -227,10 +264,9 @@ def _adapt_margin(margin, surplus):
 
 
 @njit(cache=True, inline="always")
-def _keep_best(cand, c, k, out):
-    """out = the indices cand[1, :c] of the k best (key, -index) of cand[0, :c], in order;
-    returns the k-th largest key, or -1 (the few-surplus scalar path does not tell it)."""
-    keys, idx = cand[0], cand[1]
+def _keep_best(keys, idx, c, k, out):
+    """out = the indices idx[:c] of the k best (key, -index) of keys[:c], in order; returns
+    the k-th largest key, or -1 (the few-surplus scalar path does not tell it)."""
     if c <= SMALL_CANDIDATES <= keys.shape[0]:
         return keep_best_small(keys, idx, c, k, out)
     if c - k <= DROP_UP_TO:
@@ -272,39 +308,62 @@ def _kth_largest(keys, c, k):
 
 
 @njit(cache=True)
-def topk_filter_vector(x, k, lanes, cand, out):
-    """Top-k of one vector. x (n,) float32/float64; 1 <= k <= m <= n; lanes (m,) and
-    cand (2, n) in the key dtype; out (k,) int64."""
-    _filter_row_lanes(magnitude_bits(x), k, lanes, cand, out, -1)
+def topk_filter_vector(x, k, work, out):
+    """Top-k of one vector. x (n,) float32/float64; 1 <= k <= m <= n; work from
+    ``filter_work(m, n, ...)``; out (k,) int64. The guess state in work carries over to
+    the next call. Returns True, or False without a result when x is not contiguous (so
+    that a caller may pass any array and copy only those)."""
+    if not x.flags.c_contiguous:
+        return False
+    b = magnitude_bits(x)
+    state, lanes, keys, idx = _split_work(work, b.shape[0])
+    kth, margin, wait, backoff, bound = _guessed_row(b, k, lanes, keys, idx, out,
+                                                     state[0], state[1], state[2], state[3], state[4])
+    _store_state(state, kth, margin, wait, backoff, bound)
+    return True
 
 
-def topk_filter_vector_numpy(x, k, lanes, cand, out):
-    """NumPy twin of ``topk_filter_vector`` (the buffers are unused)."""
+def topk_filter_vector_numpy(x, k, work, out):
+    """NumPy twin of ``topk_filter_vector`` (the work buffer is unused)."""
+    if not x.flags.c_contiguous:
+        return False
     topk_rows_numpy(x[None, :], k, out[None, :])
+    return True
 
 
 @njit(cache=True)
-def topk_filter_rows(x, k, lanes, cand, out):
-    """Top-k of every row, one thread. x (rows, n); lanes (m,), cand (2, n); out (rows, k)."""
-    filter_rows(magnitude_bits(x), 0, x.shape[0], k, lanes, cand, out)
+def topk_filter_rows(x, k, work, out):
+    """Top-k of every row, one thread. x (rows, n); work from ``filter_work(m, n, ...)``;
+    out (rows, k). Returns False without a result when x is not C-contiguous, else True."""
+    if not x.flags.c_contiguous:
+        return False
+    filter_rows(magnitude_bits(x), 0, x.shape[0], k, work, out)
+    return True
 
 
-def topk_filter_rows_numpy(x, k, lanes, cand, out):
-    """NumPy twin of ``topk_filter_rows`` (the buffers are unused)."""
+def topk_filter_rows_numpy(x, k, work, out):
+    """NumPy twin of ``topk_filter_rows`` (the work buffer is unused)."""
+    if not x.flags.c_contiguous:
+        return False
     topk_rows_numpy(x, k, out)
+    return True
 
 
 @njit(cache=True, parallel=True)
-def topk_filter_rows_parallel(x, k, lanes, cand, out):
-    """Top-k of every row, rows split into T = lanes.shape[0] contiguous blocks run in
-    parallel, block t using lanes[t] (m,) and cand[t] (2, n). out (rows, k)."""
-    blocks = lanes.shape[0]
+def topk_filter_rows_parallel(x, k, work, out):
+    """Top-k of every row, rows split into T = work.shape[0] contiguous blocks run in
+    parallel, block t using work[t] (``filter_work(m, n, ..., blocks=T)``). out (rows, k).
+    Returns False without a result when x is not C-contiguous, else True."""
+    if not x.flags.c_contiguous:
+        return False
+    blocks = work.shape[0]
     rows = x.shape[0]
     bits = magnitude_bits(x)
     for t in prange(blocks):
-        filter_rows(bits, t * rows // blocks, (t + 1) * rows // blocks, k, lanes[t], cand[t], out)
+        filter_rows(bits, t * rows // blocks, (t + 1) * rows // blocks, k, work[t], out)
+    return True
 
 
-def topk_filter_rows_parallel_numpy(x, k, lanes, cand, out):
-    """NumPy twin of ``topk_filter_rows_parallel`` (the buffers are unused)."""
-    topk_rows_numpy(x, k, out)
+def topk_filter_rows_parallel_numpy(x, k, work, out):
+    """NumPy twin of ``topk_filter_rows_parallel`` (the work buffer is unused)."""
+    return topk_filter_rows_numpy(x, k, work, out)

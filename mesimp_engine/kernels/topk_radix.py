@@ -107,7 +107,10 @@ def emit_top(keys, idx, count, last, need, out):
 @njit(cache=True)
 def topk_radix_vector(x, k, hist, cand, out):
     """Top-k of one vector. x (n,) float32/float64, 1 <= k <= n; hist (T + 1, 4096) int64;
-    cand (2, n) int32 for float32 / int64 for float64; out (k,) int64."""
+    cand (2, n) int32 for float32 / int64 for float64; out (k,) int64. Returns False
+    without a result when x is not contiguous, else True."""
+    if not x.flags.c_contiguous:
+        return False
     b = magnitude_bits(x)
     n = b.shape[0]
     chunks = hist.shape[0] - 1
@@ -124,8 +127,12 @@ def topk_radix_vector(x, k, hist, cand, out):
             count += 1
     last, need = kth_largest_key(cand[0], count, k, hist[chunks])
     emit_top(cand[0], cand[1], count, last, need, out)
+    return True
 
 
 def topk_radix_vector_numpy(x, k, hist, cand, out):
     """NumPy twin of ``topk_radix_vector`` (the buffers are unused)."""
+    if not x.flags.c_contiguous:
+        return False
     topk_rows_numpy(x[None, :], k, out[None, :])
+    return True

@@ -28,6 +28,7 @@ import numpy as np
 from mesimp_engine.kernels import sparse_linear as kernels
 from mesimp_engine.kernels.blas import matmul as gemm
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
+from mesimp_engine.kernels.topk_filter import filter_work
 from mesimp_engine.sparsity.topk import lanes_for, topk
 
 # Work (multiply-adds) below which the kernels run serially.
@@ -164,7 +165,7 @@ selection and backward in one kernel call (an MNIST mini-batch of 10 x 500, an L
 a sentence's input projection); above it the separate selection and the blocked, parallel
 kernels are faster."""
 
-_filter_buffers = {}
+_filter_work = {}
 
 
 def per_example(x, W, dy, k, blocks=1, need_dx=True, dx_out=None, dW_out=None):
@@ -184,25 +185,23 @@ def select_and_backward(x, W, dy, k, blocks=1, need_dx=True, dx_out=None, dW_out
     dW_rows, db), with idx (B, blocks * k) the units kept (the top-k of each of ``blocks``
     equal blocks of each row of dy, ascending) and the rest as ``backward_per_example``
     returns them. 1 <= k < n_out / blocks. The top-k filter's buffers are reused across
-    calls (one pair per dtype, block size and k); ``dx_out`` (B, n_in) and ``dW_out``
+    calls (one work buffer per dtype, block size and k); ``dx_out`` (B, n_in) and ``dW_out``
     (>= min(n_out, B * blocks * k), n_in) are optional preallocated outputs."""
     B, n_out = dy.shape
     size = n_out // blocks
     if not 1 <= k < size:
         raise ValueError(f"select_and_backward needs 1 <= k < {size} (units per block), got k={k}")
     key = (dy.dtype, size, k)
-    buffers = _filter_buffers.get(key)
-    if buffers is None:
-        key_dtype = KEY_DTYPES[dy.dtype]
-        buffers = _filter_buffers[key] = (np.zeros(min(lanes_for(k), size), key_dtype),
-                                          np.zeros((2, size), key_dtype))
+    work = _filter_work.get(key)
+    if work is None:
+        work = _filter_work[key] = filter_work(min(lanes_for(k), size), size, KEY_DTYPES[dy.dtype])
     idx = np.empty((B, blocks * k), np.int64)
     rows = np.empty(n_out, np.int64)
     rank = np.empty(n_out, np.int64)
     dx = _dx_buffer(x, need_dx, dx_out)
     dW_rows = np.empty((min(n_out, idx.size), x.shape[1]), x.dtype) if dW_out is None else dW_out
     db = np.empty(n_out, dy.dtype)
-    n_rows = kernels.select_and_backward(x, W, dy, k, blocks, buffers[0], buffers[1], need_dx, idx, rows, rank,
+    n_rows = kernels.select_and_backward(x, W, dy, k, blocks, work, need_dx, idx, rows, rank,
                                          dx, dW_rows, db)
     return idx, (dx if need_dx else None), rows[:n_rows], dW_rows[:n_rows], db
 

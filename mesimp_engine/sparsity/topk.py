@@ -53,7 +53,7 @@ import numpy as np
 from numba.core import types
 
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
-from mesimp_engine.kernels.topk_filter import topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
+from mesimp_engine.kernels.topk_filter import filter_work, topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
 from mesimp_engine.kernels.topk_radix import RADIX_BITS, topk_radix_vector
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
@@ -87,16 +87,17 @@ def lanes_for(k):
 
 
 class _Plan:
-    """What one (dtype, shape, strides, k) needs: ``kernel(x, k, a, b, out)`` with its two
-    buffers ``a`` and ``b`` (a kernel of ``mesimp_engine.kernels``, or a small Python
-    function of the same signature for the trivial and copying cases)."""
+    """What one (dtype, shape, k) needs: ``kernel(x, k, work, out)`` with its work buffer
+    (the compiled entry of a filter kernel of ``mesimp_engine.kernels``, or a small Python
+    function of the same signature for the radix kernel and the trivial and one-row cases,
+    whose ``work`` is what they need). The kernel returns False, without a result, for a
+    non-contiguous x."""
 
-    __slots__ = ("kernel", "a", "b", "out_shape", "name", "dtype")
+    __slots__ = ("kernel", "work", "out_shape", "name", "dtype")
 
-    def __init__(self, kernel, a, b, out_shape, name):
+    def __init__(self, kernel, work, out_shape, name):
         self.kernel = kernel
-        self.a = a
-        self.b = b
+        self.work = work
         self.out_shape = out_shape
         self.name = name
         self.dtype = None
@@ -130,7 +131,7 @@ class TopKSelector:
         if type(k) is not int:
             k = operator.index(k)
         try:
-            plan = self._plans[x.shape, x.strides, k]
+            plan = self._plans[x.shape, k]
             if x.dtype is not plan.dtype:
                 raise KeyError
         except (KeyError, AttributeError):
@@ -142,7 +143,8 @@ class TopKSelector:
                 f"topk: out must be a writeable C-contiguous int64 array of shape "
                 f"{plan.out_shape}, got {out.dtype} {out.shape}"
             )
-        plan.kernel(x, k, plan.a, plan.b, out)
+        if not plan.kernel(x, k, plan.work, out):
+            plan.kernel(np.ascontiguousarray(x), k, plan.work, out)
         self.last_kernel = plan.name
         return out
 
@@ -157,10 +159,11 @@ class TopKSelector:
         n = x.shape[-1]
         if k < 0 or k > n:
             raise ValueError(f"topk: k={k} is outside 0..n={n} (n = entries per row)")
-        # keyed without the dtype (hashing a dtype was 60 ns of a 1.1 us call at 1 x 500):
-        # the plan names its dtype, and two dtypes that share shape, strides and k (only
-        # strided views can) take turns in the entry
-        key = (x.shape, x.strides, k)
+        # keyed by shape and k alone: hashing the dtype was 60 ns, and the strides 80 ns, of
+        # a 1 x 500 call of 1.0-1.1 us. The plan names its dtype, and two dtypes of one
+        # shape take turns in the entry; the kernels take any layout and decline
+        # non-contiguous arrays, which the call then copies.
+        key = (x.shape, k)
         plan = self._plans.get(key)
         if plan is None or plan.dtype != x.dtype:
             if plan is None and len(self._plans) >= MAX_PLANS:
@@ -175,30 +178,26 @@ class TopKSelector:
         n = x.shape[-1]
         rows = x.shape[0] if x.ndim == 2 else 1
         if k == 0 or k == n or rows == 0:
-            return _Plan(_every_index, np.arange(k, dtype=np.int64), None, out_shape, "trivial")
-        if not x.flags.c_contiguous:
-            inner = self._make_plan(np.ascontiguousarray(x), k)
-            return _Plan(_after_copy, inner, None, out_shape, inner.name + " (after a contiguous copy)")
+            return _Plan(_every_index, np.arange(k, dtype=np.int64), out_shape, "trivial")
+        x = np.ascontiguousarray(x)  # the plan's measurements run on it
         if x.ndim == 2 and rows == 1:
             inner = self._make_plan(x[0], k)
-            return _Plan(_first_row, inner, None, out_shape, inner.name)
+            return _Plan(_first_row, inner, out_shape, inner.name)
         m = min(lanes_for(k), n)
         if x.ndim == 1:
-            lanes, cand = np.zeros(m, key_dtype), np.zeros((2, n), key_dtype)
-            plan = _kernel_plan(topk_filter_vector, lanes, cand, x, out_shape)
+            plan = _kernel_plan(topk_filter_vector, filter_work(m, n, key_dtype), x, out_shape)
             if self._measuring(n):
-                hist = np.zeros((self.threads + 1, 1 << RADIX_BITS), np.int64)
-                radix = _kernel_plan(topk_radix_vector, hist, np.zeros((2, n), key_dtype), x, out_shape)
+                hist, cand = np.zeros((self.threads + 1, 1 << RADIX_BITS), np.int64), np.zeros((2, n), key_dtype)
+                entry = compiled_entry(topk_radix_vector, x, hist, cand, out_shape)
+                radix = _Plan(_with_buffers, (entry, hist, cand), out_shape, "topk_radix_vector")
                 plan = _fastest([plan, radix], x, k)
             return plan
         serial = parallel = None
         if rows * n < self.parallel_from or self._measuring(rows * n):
-            lanes, cand = np.zeros(m, key_dtype), np.zeros((2, n), key_dtype)
-            serial = _kernel_plan(topk_filter_rows, lanes, cand, x, out_shape)
+            serial = _kernel_plan(topk_filter_rows, filter_work(m, n, key_dtype), x, out_shape)
         if rows * n >= self.parallel_from or self._measuring(rows * n):
-            lanes = np.zeros((self.threads, m), key_dtype)
-            cand = np.zeros((self.threads, 2, n), key_dtype)
-            parallel = _kernel_plan(topk_filter_rows_parallel, lanes, cand, x, out_shape)
+            work = filter_work(m, n, key_dtype, blocks=self.threads)
+            parallel = _kernel_plan(topk_filter_rows_parallel, work, x, out_shape)
         if serial is not None and parallel is not None:
             return _fastest([serial, parallel], x, k)
         return serial or parallel
@@ -214,42 +213,41 @@ def _fastest(plans, x, k):
     for _ in range(MEASURE_REPEATS + 1):
         for plan, samples in zip(plans, times):
             start = time.perf_counter()
-            plan.kernel(x, k, plan.a, plan.b, out)
+            plan.kernel(x, k, plan.work, out)
             samples.append(time.perf_counter() - start)
     medians = [statistics.median(samples[1:]) for samples in times]
     return plans[medians.index(min(medians))]
 
 
-def _kernel_plan(kernel, a, b, x, out_shape):
-    """The plan that runs the Numba kernel ``kernel`` (named after it) with buffers a and b
-    on arrays like x, called through its compiled entry point."""
-    entry = compiled_entry(kernel, x.ndim, x.dtype, a, b, len(out_shape))
-    return _Plan(entry, a, b, out_shape, kernel.__name__)
+def _kernel_plan(kernel, work, x, out_shape):
+    """The plan that runs the Numba kernel ``kernel(x, k, work, out)`` (named after it) on
+    arrays like x, called through its compiled entry point."""
+    return _Plan(compiled_entry(kernel, x, work, out_shape), work, out_shape, kernel.__name__)
 
 
-def compiled_entry(kernel, ndim, dtype, a, b, out_ndim):
-    """The compiled entry point of the Numba kernel ``kernel(x, k, a, b, out)`` for a
-    C-contiguous x of this ndim and dtype and an int64 out of out_ndim dimensions, or
-    ``kernel`` itself when it is not a Numba dispatcher (the plans' Python helpers, and
-    every kernel under ``NUMBA_DISABLE_JIT``).
+def compiled_entry(kernel, x, *buffers_and_out_shape):
+    """The compiled entry point of the Numba kernel ``kernel(x, k, *buffers, out)`` for
+    arrays of x's ndim and dtype (any layout) and a C-contiguous int64 out of the given
+    shape's ndim (the last argument), or ``kernel`` itself when it is not a Numba
+    dispatcher (every kernel under ``NUMBA_DISABLE_JIT``).
 
-    Calling the entry point skips the dispatcher's typing of the five arguments on every
+    Calling the entry point skips the dispatcher's typing of the arguments on every
     call: 0.15 us of the 1.0 us a 1 x 500 call took (measured, ``bench topk``). It is safe
-    because a plan only ever receives arrays of its own dtype, shape and strides (so
-    C-contiguous) and an ``out`` checked to be C-contiguous int64, and because x and out
-    are compiled as possibly read-only and unaligned (the most general C-contiguous array
-    types): whatever flags the caller's arrays have, the compiled code assumes nothing they
-    break. The kernel's own buffers ``a`` and ``b`` are typed as they are."""
+    because a plan only ever receives arrays of its own dtype and ndim and an ``out``
+    checked to be C-contiguous int64, and because x is compiled as any layout, possibly
+    read-only and unaligned, and out as possibly unaligned (the most general array types):
+    whatever flags and strides the caller's arrays have, the compiled code assumes nothing
+    they break. (The kernels test x's contiguity at run time, and decline strided arrays.)
+    The kernel's own buffers are typed as they are."""
     overloads = getattr(kernel, "overloads", None)
     if overloads is None:
         return kernel
-    element = numba.from_dtype(dtype)
+    *buffers, out_shape = buffers_and_out_shape
     signature = (
-        types.Array(element, ndim, "C", readonly=True, aligned=False),
+        types.Array(numba.from_dtype(x.dtype), x.ndim, "A", readonly=True, aligned=False),
         types.int64,
-        numba.typeof(a),
-        numba.typeof(b),
-        types.Array(types.int64, out_ndim, "C", aligned=False),
+        *(numba.typeof(buffer) for buffer in buffers),
+        types.Array(types.int64, len(out_shape), "C", aligned=False),
     )
     kernel.compile(signature)
     return overloads[signature].entry_point
@@ -259,16 +257,19 @@ def _writable_c(flags):
     return flags.c_contiguous and flags.writeable
 
 
-def _every_index(x, k, every, b, out):
+def _every_index(x, k, every, out):
     out[...] = every
+    return True
 
 
-def _after_copy(x, k, inner, b, out):
-    inner.kernel(np.ascontiguousarray(x), k, inner.a, inner.b, out)
+def _first_row(x, k, inner, out):
+    return inner.kernel(x[0], k, inner.work, out[0])
 
 
-def _first_row(x, k, inner, b, out):
-    inner.kernel(x[0], k, inner.a, inner.b, out[0])
+def _with_buffers(x, k, work, out):
+    """A kernel of two buffers, ``work`` = (its entry, a, b)."""
+    entry, a, b = work
+    return entry(x, k, a, b, out)
 
 
 _DEFAULT_SELECTOR = TopKSelector()

@@ -123,6 +123,7 @@ def test_column_sums_matches_twin(B, n, dtype):
 @pytest.mark.parametrize("need_dx", [True, False])
 def test_select_and_backward_matches_twin(dtype, B, n_in, size, blocks, k, need_dx):
     from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
+    from mesimp_engine.kernels.topk_filter import filter_work
     from mesimp_engine.sparsity.topk import lanes_for
 
     rng = np.random.default_rng(5)
@@ -134,12 +135,12 @@ def test_select_and_backward_matches_twin(dtype, B, n_in, size, blocks, k, need_
     results = []
     for fn in (K.select_and_backward, K.select_and_backward_numpy):
         kd = KEY_DTYPES[np.dtype(dtype)]
-        lanes, cand = np.zeros(min(lanes_for(k), size), kd), np.zeros((2, size), kd)
+        work = filter_work(min(lanes_for(k), size), size, kd)
         idx, rows, rank = np.empty((B, blocks * k), np.int64), np.empty(n_out, np.int64), np.empty(n_out, np.int64)
         dx = np.full((B, n_in) if need_dx else (0, 0), np.nan, dtype)
         dW = np.full((n_out, n_in), np.nan, dtype)
         db = np.full(n_out, np.nan, dtype)
-        n = fn(x, W, dy, k, blocks, lanes, cand, need_dx, idx, rows, rank, dx, dW, db)
+        n = fn(x, W, dy, k, blocks, work, need_dx, idx, rows, rank, dx, dW, db)
         results.append((idx, rows[:n], rank, dx, dW[:n], db))
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     for got, want in zip(*results):

@@ -118,17 +118,15 @@ def test_filter_kernels(case, data):
     kd = key_dtype(x)
 
     out = np.full(k, -1, np.int64)
-    topk_filter.topk_filter_vector(x[0], k, np.zeros(m, kd), np.zeros((2, n), kd), out)
+    topk_filter.topk_filter_vector(x[0], k, topk_filter.filter_work(m, n, kd), out)
     np.testing.assert_array_equal(out, expected[0])
 
     out = np.full(x.shape[:1] + (k,), -1, np.int64)
-    topk_filter.topk_filter_rows(x, k, np.zeros(m, kd), np.zeros((2, n), kd), out)
+    topk_filter.topk_filter_rows(x, k, topk_filter.filter_work(m, n, kd), out)
     np.testing.assert_array_equal(out, expected)
 
     out[:] = -1
-    lanes = np.zeros((threads, m), kd)
-    cand = np.zeros((threads, 2, n), kd)
-    topk_filter.topk_filter_rows_parallel(x, k, lanes, cand, out)
+    topk_filter.topk_filter_rows_parallel(x, k, topk_filter.filter_work(m, n, kd, blocks=threads), out)
     np.testing.assert_array_equal(out, expected)
 
 
@@ -138,7 +136,7 @@ def test_filter_rows_guessed_bounds_on_changing_rows(dtype):
     runs of alike rows, where the guesses hold, alternate with rows scaled far up or down
     (the guess keeps too many or too few), integer rows full of ties at the k-th magnitude,
     mostly-zero rows (ReLU gradients), and rows with NaN and inf; every row must still be
-    exact."""
+    exact, also when the guess state comes from earlier calls."""
     rng = np.random.default_rng(7)
     n, k = 500, 20
     parts = []
@@ -158,10 +156,23 @@ def test_filter_rows_guessed_bounds_on_changing_rows(dtype):
     kd = KEY_DTYPES[np.dtype(dtype)]
     expected = reference(x, k)
     out = np.full((x.shape[0], k), -1, np.int64)
-    topk_filter.topk_filter_rows(x, k, np.zeros(128, kd), np.zeros((2, n), kd), out)
+    topk_filter.topk_filter_rows(x, k, topk_filter.filter_work(128, n, kd), out)
     np.testing.assert_array_equal(out, expected)
     out[:] = -1
-    topk_filter.topk_filter_rows_parallel(x, k, np.zeros((2, 128), kd), np.zeros((2, 2, n), kd), out)
+    topk_filter.topk_filter_rows_parallel(x, k, topk_filter.filter_work(128, n, kd, blocks=2), out)
+    np.testing.assert_array_equal(out, expected)
+    # the guess state carries over from call to call: the same rows, one vector at a time
+    # and in calls of a few rows, each with one work buffer throughout
+    work = topk_filter.filter_work(128, n, kd)
+    for r in range(x.shape[0]):
+        topk_filter.topk_filter_vector(x[r], k, work, out[r])
+        np.testing.assert_array_equal(out[r], expected[r])
+    assert work[0] > 0  # a guess was made
+    out[:] = -1
+    work = topk_filter.filter_work(128, n, kd, blocks=2)
+    for r0 in range(0, x.shape[0], 7):
+        topk_filter.topk_filter_rows(x[r0 : r0 + 7], k, work[0], out[r0 : r0 + 7])
+        topk_filter.topk_filter_rows_parallel(x[r0 : r0 + 7], k, work, out[r0 : r0 + 7])
     np.testing.assert_array_equal(out, expected)
 
 
@@ -200,9 +211,9 @@ def test_kernels_on_benchmark_like_shapes(dtype):
     kd = KEY_DTYPES[np.dtype(dtype)]
     expected = reference(x, k)
     out = np.empty((64, k), np.int64)
-    topk_filter.topk_filter_rows_parallel(x, k, np.zeros((2, 128), kd), np.zeros((2, 2, 500), kd), out)
+    topk_filter.topk_filter_rows_parallel(x, k, topk_filter.filter_work(128, 500, kd, blocks=2), out)
     np.testing.assert_array_equal(out, expected)
-    topk_filter.topk_filter_rows(x, k, np.zeros(64, kd), np.zeros((2, 500), kd), out)
+    topk_filter.topk_filter_rows(x, k, topk_filter.filter_work(64, 500, kd), out)
     np.testing.assert_array_equal(out, expected)
     topk_heap.topk_heap_rows_parallel(x, k, np.zeros((2, k), kd), np.zeros((2, k), np.int64), out)
     np.testing.assert_array_equal(out, expected)
@@ -213,7 +224,7 @@ def test_kernels_on_benchmark_like_shapes(dtype):
         assert m > topk_filter.LANE_CHUNK or k == 300
         for w in (v, np.round(v * 4)):
             out = np.empty(k, np.int64)
-            topk_filter.topk_filter_vector(w, k, np.zeros(m, kd), np.zeros((2, w.size), kd), out)
+            topk_filter.topk_filter_vector(w, k, topk_filter.filter_work(m, w.size, kd), out)
             np.testing.assert_array_equal(out, reference(w[None, :], k)[0])
     out = np.empty(300, np.int64)
     topk_radix.topk_radix_vector(v, 300, np.zeros((3, 4096), np.int64), np.zeros((2, v.size), kd), out)

@@ -187,8 +187,8 @@ def test_selector_call_with_reused_buffers_allocates_nothing(shape, k, parallel_
     where the output alone is k * rows * 8 >= 512 bytes and a copy of x 4 * size bytes.
     (Without the JIT the kernels are Python and make transient views: 4 KiB is allowed
     then, still below any array of the data's size.) On Numba's side the only
-    allocations are the call boundary's four array handles (one small MemInfo per array
-    argument: x, two buffers, out), the same for every shape and kernel."""
+    allocations are the call boundary's three array handles (one small MemInfo per array
+    argument: x, the work buffer, out), the same for every shape and kernel."""
     import numba
 
     x = _gaussian(shape)
@@ -207,7 +207,7 @@ def test_selector_call_with_reused_buffers_allocates_nothing(shape, k, parallel_
     finally:
         tracemalloc.stop()
     assert peak - before < (4096 if numba.config.DISABLE_JIT else 400)
-    assert _nrt_allocations() - nrt_before == (0 if numba.config.DISABLE_JIT else 2 * 4)
+    assert _nrt_allocations() - nrt_before == (0 if numba.config.DISABLE_JIT else 2 * 3)
 
 
 def test_tracemalloc_sees_an_output_allocation():
@@ -237,15 +237,50 @@ def _nrt_allocations():
     return rtsys.get_allocation_stats().alloc
 
 
-def test_two_dtypes_with_the_same_shape_and_strides_take_turns():
-    """Plans are keyed by shape, strides and k, and name their dtype: a float64 vector and a
-    strided float32 view with the same strides must each get their own kernel's answer."""
+def test_one_plan_serves_both_dtypes_and_every_layout_of_its_shape():
+    """Plans are keyed by shape and k, and name their dtype: float64 and float32 vectors of
+    one shape take turns in the entry, and a strided view of the plan's shape (which its
+    kernel declines) is copied; every call gets the reference answer."""
     rng = np.random.default_rng(3)
     wide = rng.standard_normal(500)
-    narrow = rng.standard_normal(1000).astype(np.float32)[::2]
-    assert wide.shape == narrow.shape and wide.strides == narrow.strides
+    narrow = rng.standard_normal(1000).astype(np.float32)
+    rows = rng.standard_normal((80, 1000)).astype(np.float32)
     selector = TopKSelector()
     for _ in range(3):
-        for x in (wide, narrow):
+        for x in (wide, narrow[::2], narrow[:500], wide[::-1], rows[:40, ::2], rows[:40, 500:], rows[::2, :500]):
             np.testing.assert_array_equal(selector(x, 20), topk_reference(x, 20))
-    assert len(selector._plans) == 1
+    assert len(selector._plans) == 2
+
+
+@pytest.mark.parametrize("kernel", ["topk_filter_vector", "topk_filter_rows", "topk_filter_rows_parallel",
+                                    "topk_radix_vector"])
+def test_kernels_compiled_for_any_layout_decline_strided_arrays(kernel):
+    """The plans' entry points take x of any layout: a kernel returns False and writes
+    nothing for a non-contiguous x, True and the reference result for a contiguous one."""
+    from mesimp_engine.kernels import topk_filter, topk_radix
+    from mesimp_engine.sparsity.topk import compiled_entry
+
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal((12, 1000)).astype(np.float32)
+    one_row = kernel.endswith("vector")
+    if kernel == "topk_radix_vector":
+        buffers = (np.zeros((3, 1 << topk_radix.RADIX_BITS), np.int64), np.zeros((2, 500), np.int32))
+        fn = topk_radix.topk_radix_vector
+    else:
+        fn = getattr(topk_filter, kernel)
+        buffers = (topk_filter.filter_work(128, 500, np.int32, blocks=2 if "parallel" in kernel else None),)
+    if one_row:
+        v = data[0]
+        views = [(v[::2], False), (v[::-1][:500], False), (v[500:], True)]
+    else:
+        views = [(data[:6, ::2], False), (data[::2, 500:], False), (data[:6, 500:], False),
+                 (np.ascontiguousarray(data[:6, 500:]), True)]
+    out_shape = (20,) if one_row else (6, 20)
+    entry = compiled_entry(fn, views[0][0], *buffers, out_shape)
+    for view, contiguous in views:
+        out = np.full(out_shape, -1, np.int64)
+        assert entry(view, 20, *buffers, out) is contiguous
+        if contiguous:
+            np.testing.assert_array_equal(out, topk_reference(view, 20))
+        else:
+            assert (out == -1).all()
