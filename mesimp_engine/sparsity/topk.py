@@ -117,6 +117,10 @@ class TopKSelector:
     ``selector.last_kernel`` names the kernel of the last call (for tests and benchmarks).
     """
 
+    # slots: loading _plans and storing last_kernel are each a few ns faster than through
+    # an instance __dict__, on a 1 x 500 call of under 1 us
+    __slots__ = ("threads", "parallel_from", "measure", "_plans", "last_kernel")
+
     def __init__(self, threads=None, parallel_from=PARALLEL_FROM, measure=True):
         self.threads = int(threads) if threads else numba.get_num_threads()
         self.parallel_from = parallel_from
