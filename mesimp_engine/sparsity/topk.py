@@ -37,13 +37,16 @@ with ``out=`` allocates no array (as the papers' engine reuses its heap). Dispat
 For large inputs (``MEASURE_FROM`` entries) the choice between one thread and all of them,
 and for one long vector between ``topk_filter`` and the parallel ``topk_radix`` (sampled
 bound, parallel filter, radix select), is made by timing both on the first call of the
-shape (see ``TopKSelector``): on a 2-core machine shared with other work, a parallel
-region can wait milliseconds for its second thread.
+shape, and kept up to date by timing the calls and trying the other kernel now and then
+(see ``TopKSelector`` and ``_Timed``): on a 2-core machine shared with other work, a
+parallel region can wait milliseconds for its second thread, and a choice made while the
+other core was busy must not stick.
 
 A selector's buffers are shared by its calls. The kernels hold the GIL while they run, so
 calls from several Python threads take turns and never use the buffers at the same time.
 """
 
+import collections
 import operator
 import statistics
 import time
@@ -70,6 +73,16 @@ MEASURE_FROM = 200_000
 call's own data (``measure=True``): one thread or all, filter or radix."""
 
 MEASURE_REPEATS = 5
+
+RETRY_EVERY = 16
+"""A timed plan runs its other kernel on every RETRY_EVERY-th call, so that a choice made
+while the machine was busy is revisited (at most 1/16 of the calls on the slower kernel:
+6% more time where it is 2x slower). Seen in ``bench topk`` before it: the first call of
+10,000 x 500 timed the two-thread kernel while the other core was busy, and every later
+call ran on one thread, 3.5 ms against 1.9 ms."""
+
+RECENT = 5
+"""Calls per kernel whose median is the kernel's time in a timed plan."""
 
 MAX_PLANS = 64
 """Shapes remembered per selector; beyond it the oldest plans (and buffers) are dropped."""
@@ -111,10 +124,12 @@ class TopKSelector:
     matrices of at least ``parallel_from`` entries use them. With ``measure`` (the
     default), the first call on a shape of at least ``MEASURE_FROM`` entries times the
     kernels that could serve it (one thread against all threads; for one long vector the
-    filter against the parallel radix kernel), ``MEASURE_REPEATS`` calls each, and keeps
-    the one with the lower median: a parallel kernel only pays where a second core is
+    filter against the parallel radix kernel), ``MEASURE_REPEATS`` calls each, and uses
+    the one with the lower median of its recent calls, every ``RETRY_EVERY``-th call
+    running the other one (``_Timed``): a parallel kernel only pays where a second core is
     really free. Results never depend on the choice, only the speed does.
-    ``selector.last_kernel`` names the kernel of the last call (for tests and benchmarks).
+    ``selector.last_kernel`` names the kernel of the last call, or, for a timed shape, the
+    kernel it currently prefers (for tests and benchmarks).
     """
 
     # slots: loading _plans and storing last_kernel are each a few ns faster than through
@@ -211,16 +226,61 @@ class TopKSelector:
 
 
 def _fastest(plans, x, k):
-    """The plan with the lowest median time on x, timed in turns after one warm-up call."""
+    """A plan that runs whichever of ``plans`` is faster lately (``_Timed``), first timed
+    in turns on x, MEASURE_REPEATS calls each after one warm-up call."""
+    timed = _Timed(plans)
+    plan = _Plan(_timed_call, timed, plans[0].out_shape, None)
+    timed.plan = plan
     out = np.empty(plans[0].out_shape, np.int64)
-    times = [[] for _ in plans]
     for _ in range(MEASURE_REPEATS + 1):
-        for plan, samples in zip(plans, times):
-            start = time.perf_counter()
-            plan.kernel(x, k, plan.work, out)
-            samples.append(time.perf_counter() - start)
-    medians = [statistics.median(samples[1:]) for samples in times]
-    return plans[medians.index(min(medians))]
+        for choice in range(len(plans)):
+            timed.run(choice, x, k, out)
+    for times in timed.times:
+        times.popleft()  # the warm-up call
+    timed.choose()
+    return plan
+
+
+class _Timed:
+    """Kernels that can serve one shape, timed on the calls they serve: each call runs the
+    one whose median over its last RECENT calls is lowest, and every RETRY_EVERY-th call
+    runs the next of the others instead (all give the same result). ``plan.name`` follows
+    the kernel in use."""
+
+    __slots__ = ("plans", "times", "best", "calls", "plan")
+
+    def __init__(self, plans):
+        self.plans = plans
+        self.times = [collections.deque(maxlen=RECENT) for _ in plans]
+        self.best = 0
+        self.calls = 0
+        self.plan = None
+
+    def __call__(self, x, k, out):
+        self.calls += 1
+        if self.calls % RETRY_EVERY:
+            return self.run(self.best, x, k, out)
+        other = (self.best + 1 + self.calls // RETRY_EVERY % (len(self.plans) - 1)) % len(self.plans)
+        done = self.run(other, x, k, out)
+        self.choose()
+        return done
+
+    def run(self, choice, x, k, out):
+        plan = self.plans[choice]
+        start = time.perf_counter()
+        done = plan.kernel(x, k, plan.work, out)
+        if done:  # a declined (strided) x is no measure of the kernel
+            self.times[choice].append(time.perf_counter() - start)
+        return done
+
+    def choose(self):
+        medians = [statistics.median(times) if times else float("inf") for times in self.times]
+        self.best = medians.index(min(medians))
+        self.plan.name = self.plans[self.best].name
+
+
+def _timed_call(x, k, timed, out):
+    return timed(x, k, out)
 
 
 def _kernel_plan(kernel, work, x, out_shape):

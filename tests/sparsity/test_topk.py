@@ -2,6 +2,7 @@
 every dispatch path, the stated behaviour for k, NaN, dtypes and layouts, and a selector
 call with reused buffers allocating nothing."""
 
+import time
 import tracemalloc
 
 import numpy as np
@@ -77,6 +78,40 @@ def test_measured_plans_pick_one_of_the_candidates(shape, k):
     expected = {"topk_filter_rows", "topk_filter_rows_parallel"} if len(shape) == 2 else {"topk_filter_vector", "topk_radix_vector"}
     assert selector.last_kernel in expected
     np.testing.assert_array_equal(selector(x, k), topk_reference(x, k))
+
+
+def test_a_timed_plan_leaves_a_kernel_that_turns_slow():
+    """A timed plan (two kernels for one large shape) keeps timing the calls and tries the
+    other kernel every RETRY_EVERY-th call: a choice made on a first measurement that
+    favoured the kernel which is now the slower one is undone within a few retries. The
+    slow kernel here is the serial filter followed by a 2 ms wait (a busy second core)."""
+    import numba
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("shapes are timed only with the JIT")
+    selector = TopKSelector(threads=2)
+    x = _gaussian((500, 500), seed=6)
+    expected = topk_reference(x, 20)
+    np.testing.assert_array_equal(selector(x, 20), expected)
+    timed = selector._plans[x.shape, 20].work
+    assert isinstance(timed, topk_module._Timed)
+    fast = timed.plans[0]
+    slow_kernel = fast.kernel
+
+    def slowed(x, k, work, out):
+        done = slow_kernel(x, k, work, out)
+        time.sleep(0.002)
+        return done
+
+    timed.plans[1] = topk_module._Plan(slowed, fast.work, fast.out_shape, "slowed")
+    timed.times[1].clear()
+    timed.times[1].append(1e-9)  # the first measurement made it look fastest
+    timed.choose()
+    assert timed.plan.name == "slowed"
+    for _ in range(3 * topk_module.RETRY_EVERY):
+        np.testing.assert_array_equal(selector(x, 20), expected)
+    assert timed.plan.name == fast.name == selector.last_kernel
+    assert len(timed.times[1]) >= 2  # the slowed kernel was tried again
 
 
 def test_ties_go_to_the_lower_index_and_order_is_ascending():
