@@ -232,8 +232,8 @@ def select_and_backward(x, W, dy, k, blocks, work, need_dx, idx, rows, rank, dx,
 
     x (B, n_in), W (n_out, n_in), dy (B, n_out), n_out = blocks * size, 1 <= k < size;
     work the top-k filter's buffer for rows of ``size`` (``topk_filter.filter_work``, in
-    dy's key dtype; its guess state carries over from one mini-batch to the next). Outputs: idx (B, blocks * k) int64, the selected units
-    of each example (ascending); rows, rank (n_out,) as in ``selected_rows``; dx (B, n_in)
+    dy's key dtype; its guess state carries over from one mini-batch to the next).
+    Outputs: idx (B, blocks * k) int64, the selected units of each example (ascending); rows, rank (n_out,) as in ``selected_rows``; dx (B, n_in)
     when need_dx; dW_rows (>= n_rows, n_in): row r = sum over the examples b that selected
     unit rows[r] of dy[b, rows[r]] x[b] (in increasing b); db (n_out,) = dy.sum(0).
     Returns n_rows. Serial: at this size a parallel region costs more than it saves.

@@ -30,9 +30,9 @@ largest keys, ties to the lower index, in ascending index order. The kernels tak
 buffer (the caller's, reused; ``filter_work`` makes it), in the key dtype (int32 for
 float32, int64 for float64): GUESS_STATE slots of the row-bound guess (``filter_rows``)
 and m, then the m lane maxima, the n candidate keys and the n candidate indices, each
-region starting on a cache line (``filter_work``). One array rather
-than three: every array argument of a compiled call costs about 40 ns to unbox, a fifth of
-the kernel's own time on a 500-entry vector. The guess state stays in the buffer from one
+region starting on a cache line. One array rather than three: every array argument of a
+compiled call costs about 40 ns to unbox, a fifth of the kernel's own time on a 500-entry
+vector. The guess state stays in the buffer from one
 call to the next, so successive calls on alike data (the rows of one gradient, a vector
 after the previous one) start from a guessed bound. A zeroed state means "no guess yet";
 results never depend on the state, only the time does.
@@ -177,11 +177,11 @@ def filter_work(m, n, key_dtype, blocks=None):
     starting on a cache line; one such row per block, (blocks, size), for
     ``topk_filter_rows_parallel``."""
     size = _aligned(GUESS_STATE + 1) + _aligned(m) + 2 * _aligned(n)
-    shape = (size,) if blocks is None else (blocks, size)
+    entries = size * (blocks or 1)
     itemsize = np.dtype(key_dtype).itemsize
-    raw = np.zeros(int(np.prod(shape)) + 64 // itemsize, key_dtype)
-    skip = (-raw.ctypes.data % 64) // itemsize
-    work = raw[skip : skip + int(np.prod(shape))].reshape(shape)
+    raw = np.zeros(entries + 64 // itemsize, key_dtype)
+    skip = (-raw.ctypes.data % 64) // itemsize  # the first region on a cache line too
+    work = raw[skip : skip + entries].reshape((size,) if blocks is None else (blocks, size))
     work[..., GUESS_STATE] = m
     return work
 
@@ -221,10 +221,10 @@ def filter_rows(bits, r0, r1, k, work, out):
     """Rows r0..r1-1 of bits (rows, n) into out, with one thread's work buffer.
 
     Once a row's k-th largest key is known, each row tries a guessed bound first, below the
-    running mean of the earlier rows' k-th largest keys by an adapted margin (``GUESS_SURPLUS``): a candidates pass
-    with it that finds between k and SMALL_CANDIDATES entries holds the whole top-k (at
-    least k entries are >= the bound, so the k-th largest is), and the lane maxima and
-    the bisection are skipped. A guess that finds too few or too many falls back to the
+    running mean of the earlier rows' k-th largest keys by an adapted margin
+    (``GUESS_SURPLUS``): a candidates pass with it that finds between k and
+    SMALL_CANDIDATES entries holds the whole top-k (at least k entries are >= the bound,
+    so the k-th largest is), and the lane maxima and the bisection are skipped. A guess that finds too few or too many falls back to the
     full row; a second failure in a row makes the next guess wait 1 row, a third 2, ... up
     to 64, so unlike rows cost at most one extra pass in 64. The state carries over from
     call to call in ``work``. On 10,000 x 500 Gaussian rows, k = 20, 71% of the rows take

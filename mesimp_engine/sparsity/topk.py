@@ -207,7 +207,7 @@ class TopKSelector:
             plan = _kernel_plan(topk_filter_vector, filter_work(m, n, key_dtype), x, out_shape)
             if self._measuring(n):
                 hist, cand = np.zeros((self.threads + 1, 1 << RADIX_BITS), np.int64), np.zeros((2, n), key_dtype)
-                entry = compiled_entry(topk_radix_vector, x, hist, cand, out_shape)
+                entry = compiled_entry(topk_radix_vector, x, out_shape, hist, cand)
                 radix = _Plan(_with_buffers, (entry, hist, cand), out_shape, "topk_radix_vector")
                 plan = _fastest([plan, radix], x, k)
             return plan
@@ -286,13 +286,13 @@ def _timed_call(x, k, timed, out):
 def _kernel_plan(kernel, work, x, out_shape):
     """The plan that runs the Numba kernel ``kernel(x, k, work, out)`` (named after it) on
     arrays like x, called through its compiled entry point."""
-    return _Plan(compiled_entry(kernel, x, work, out_shape), work, out_shape, kernel.__name__)
+    return _Plan(compiled_entry(kernel, x, out_shape, work), work, out_shape, kernel.__name__)
 
 
-def compiled_entry(kernel, x, *buffers_and_out_shape):
+def compiled_entry(kernel, x, out_shape, *buffers):
     """The compiled entry point of the Numba kernel ``kernel(x, k, *buffers, out)`` for
-    arrays of x's ndim and dtype (any layout) and a C-contiguous int64 out of the given
-    shape's ndim (the last argument), or ``kernel`` itself when it is not a Numba
+    arrays of x's ndim and dtype (any layout), a C-contiguous int64 out of out_shape's ndim
+    and buffers typed as these, or ``kernel`` itself when it is not a Numba
     dispatcher (every kernel under ``NUMBA_DISABLE_JIT``).
 
     Calling the entry point skips the dispatcher's typing of the arguments on every
@@ -306,7 +306,6 @@ def compiled_entry(kernel, x, *buffers_and_out_shape):
     overloads = getattr(kernel, "overloads", None)
     if overloads is None:
         return kernel
-    *buffers, out_shape = buffers_and_out_shape
     signature = (
         types.Array(numba.from_dtype(x.dtype), x.ndim, "A", readonly=True, aligned=False),
         types.int64,

@@ -311,7 +311,7 @@ def test_kernels_compiled_for_any_layout_decline_strided_arrays(kernel):
         views = [(data[:6, ::2], False), (data[::2, 500:], False), (data[:6, 500:], False),
                  (np.ascontiguousarray(data[:6, 500:]), True)]
     out_shape = (20,) if one_row else (6, 20)
-    entry = compiled_entry(fn, views[0][0], *buffers, out_shape)
+    entry = compiled_entry(fn, views[0][0], out_shape, *buffers)
     for view, contiguous in views:
         out = np.full(out_shape, -1, np.int64)
         assert entry(view, 20, *buffers, out) is contiguous
