@@ -20,6 +20,12 @@ def flat_views(*arrays):
     return None
 
 
+def cast_scalars(dtype, *scalars):
+    """``scalars`` as the weights' dtype: a Numba kernel then computes in that dtype."""
+    cast = np.dtype(dtype).type
+    return tuple(cast(c) for c in scalars)
+
+
 @njit(cache=True, inline="always")
 def _clipped(x, clip):
     """``x`` clipped to [-clip, clip] when clip > 0."""
@@ -28,37 +34,77 @@ def _clipped(x, clip):
     return x
 
 
-@njit(cache=True, parallel=True)
-def adam_step(w, g, m, v, lr, beta1, beta2, eps, weight_decay, bias1, bias2, clip=0.0):
-    """w -= lr / bias1 * m / (sqrt(v) / sqrt(bias2) + eps) after the moment updates
-    (bias1 = 1 - beta1^t, bias2 = 1 - beta2^t); see ``optim.adam``."""
+def adam_coefficients(dtype, lr, beta1, beta2, eps, weight_decay, t, clip=0.0):
+    """The scalars of ``adam_step`` for step t >= 1, in the weights' dtype: (step, beta1,
+    1 - beta1, beta2, 1 - beta2, root2, eps, weight_decay, clip, floor, tiny), with
+    step = lr / (1 - beta1^t), root2 = sqrt(1 - beta2^t), tiny the dtype's smallest normal
+    number and floor = tiny / step (the first moment below which step * m underflows; at
+    least tiny, and sqrt(tiny) when step is smaller than that, e.g. lr = 0)."""
+    bias1, bias2 = 1 - beta1**t, 1 - beta2**t
     step = lr / bias1
-    root2 = np.sqrt(bias2)
+    tiny = float(np.finfo(dtype).tiny)
+    floor = max(tiny / step, tiny) if step > tiny**0.5 else tiny**0.5
+    return cast_scalars(dtype, step, beta1, 1 - beta1, beta2, 1 - beta2, np.sqrt(bias2), eps, weight_decay, clip,
+                        floor, tiny)
+
+
+@njit(cache=True, parallel=True)
+def adam_step(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_decay, clip, floor, tiny):
+    """m = beta1 m + keep1 g; v = beta2 v + keep2 g^2; w -= step * m / (sqrt(v) / root2 + eps),
+    after g is clipped and weight decay added (see ``optim.adam``; ``adam_coefficients``
+    gives the scalars). A first moment below ``floor`` and a second moment below ``tiny``
+    in magnitude are stored as 0.
+
+    The scalars come in the weights' dtype, so float32 weights are updated in float32
+    arithmetic, as PyTorch does. With Python floats (float64) every element went through
+    float64 conversions, square root and division: the MNIST MLP's step (648k weights,
+    one thread, hot caches) took 1.6 ms against 0.48 ms.
+
+    Why the flush to zero: every float32 operation that reads or produces a subnormal
+    number takes a microcode assist of about a hundred cycles. The first moment of a weight
+    whose gradient has stopped (an input pixel that is 0 from then on, a unit whose ReLU
+    died, a row meProp has not selected lately) shrinks by beta1 per step; below
+    tiny / step its product with the step is subnormal, and after a few hundred steps it is
+    subnormal itself. In float32 arithmetic without the flush, 1,000 MNIST steps left 55,000
+    subnormal first moments, and the update took 3.2-3.4 ms (dense) instead of 0.5; with the
+    flush at ``tiny`` alone, meProp's update still took 1.8 ms, from the subnormal products.
+    A first moment under the floor moves its weight by less than the smallest normal
+    number, so storing 0 changes no weight. The second moment is flushed below tiny (it
+    needs some 60,000 steps without gradient to get there)."""
+    zero = tiny - tiny
     for i in prange(w.size):
         gi = _clipped(g[i], clip) + weight_decay * w[i]
-        mi = beta1 * m[i] + (1 - beta1) * gi
-        vi = beta2 * v[i] + (1 - beta2) * gi * gi
+        mi = beta1 * m[i] + keep1 * gi
+        vi = beta2 * v[i] + keep2 * gi * gi
+        if abs(mi) < floor:
+            mi = zero
+        if vi < tiny:
+            vi = zero
         m[i] = mi
         v[i] = vi
         w[i] -= step * mi / (np.sqrt(vi) / root2 + eps)
 
 
-def adam_step_numpy(w, g, m, v, lr, beta1, beta2, eps, weight_decay, bias1, bias2, clip=0.0):
-    """NumPy twin of ``adam_step``."""
+def adam_step_numpy(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_decay, clip, floor, tiny):
+    """NumPy twin of ``adam_step`` (same scalars; NumPy keeps float32 arrays in float32 with
+    float32 scalars)."""
     if clip > 0:
         g = np.clip(g, -clip, clip)
     if weight_decay:
         g = g + weight_decay * w
     m *= beta1
-    m += (1 - beta1) * g
+    m += keep1 * g
+    m[np.abs(m) < floor] = 0
     v *= beta2
-    v += (1 - beta2) * (g * g)
-    w -= (lr / bias1) * m / (np.sqrt(v) / np.sqrt(bias2) + eps)
+    v += keep2 * (g * g)
+    v[v < tiny] = 0
+    w -= step * m / (np.sqrt(v) / root2 + eps)
 
 
 @njit(cache=True, parallel=True)
-def adagrad_step(w, g, s, lr, eps, weight_decay, clip=0.0):
-    """s += g^2; w -= lr * g / (sqrt(s) + eps), after g += weight_decay * w."""
+def adagrad_step(w, g, s, lr, eps, weight_decay, clip):
+    """s += g^2; w -= lr * g / (sqrt(s) + eps), after g is clipped and g += weight_decay * w.
+    The scalars come in the weights' dtype (``cast_scalars``), as for ``adam_step``."""
     for i in prange(w.size):
         gi = _clipped(g[i], clip) + weight_decay * w[i]
         si = s[i] + gi * gi
@@ -66,7 +112,7 @@ def adagrad_step(w, g, s, lr, eps, weight_decay, clip=0.0):
         w[i] -= lr * gi / (np.sqrt(si) + eps)
 
 
-def adagrad_step_numpy(w, g, s, lr, eps, weight_decay, clip=0.0):
+def adagrad_step_numpy(w, g, s, lr, eps, weight_decay, clip):
     """NumPy twin of ``adagrad_step``."""
     if clip > 0:
         g = np.clip(g, -clip, clip)

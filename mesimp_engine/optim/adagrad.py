@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mesimp_engine.kernels.optim_update import adagrad_step, adagrad_step_numpy, flat_views
+from mesimp_engine.kernels.optim_update import adagrad_step, adagrad_step_numpy, cast_scalars, flat_views
 from mesimp_engine.optim.optimizer import Optimizer
 
 
@@ -14,12 +14,15 @@ def adagrad_update_(w, g, sum_sq, lr, eps, weight_decay=0.0, clip=0.0):
         g <- g + weight_decay * w
         s <- s + g^2
         w <- w - lr * g / (sqrt(s) + eps)        (eps outside the square root)
+
+    The arithmetic is in w's dtype, as in PyTorch.
     """
+    args = cast_scalars(w.dtype, lr, eps, weight_decay, clip)
     flat = flat_views(w, g, sum_sq)
     if flat is None:
-        adagrad_step_numpy(w, g, sum_sq, lr, eps, weight_decay, clip)
+        adagrad_step_numpy(w, g, sum_sq, *args)
     else:
-        adagrad_step(*flat, lr, eps, weight_decay, clip)
+        adagrad_step(*flat, *args)
 
 
 class AdaGrad(Optimizer):

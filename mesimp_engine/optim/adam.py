@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mesimp_engine.kernels.optim_update import adam_step, adam_step_numpy, flat_views
+from mesimp_engine.kernels.optim_update import adam_coefficients, adam_step, adam_step_numpy, flat_views
 from mesimp_engine.optim.optimizer import Optimizer
 
 
@@ -17,8 +17,10 @@ def adam_update_(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay=0.0, clip=0.
         m <- beta1 m + (1 - beta1) g
         v <- beta2 v + (1 - beta2) g^2
         w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    The arithmetic is in w's dtype (float32 for the engine's weights), as in PyTorch.
     """
-    args = (lr, beta1, beta2, eps, weight_decay, 1 - beta1**t, 1 - beta2**t, clip)
+    args = adam_coefficients(w.dtype, lr, beta1, beta2, eps, weight_decay, t, clip)
     flat = flat_views(w, g, m, v)
     if flat is None:
         adam_step_numpy(w, g, m, v, *args)

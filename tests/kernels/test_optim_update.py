@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mesimp_engine.kernels.optim_update import (
-    adagrad_step, adagrad_step_numpy, adam_step, adam_step_numpy, flat_views,
+    adagrad_step, adagrad_step_numpy, adam_coefficients, adam_step, adam_step_numpy, cast_scalars, flat_views,
 )
 
 
@@ -20,7 +20,8 @@ def _arrays(n, dtype, seed):
 @pytest.mark.parametrize("clip", [0.0, 0.5])
 def test_adam_kernel_matches_numpy(dtype, tol, weight_decay, clip):
     ours, ref = _arrays(1001, dtype, 0), _arrays(1001, dtype, 0)
-    args = (1e-3, 0.9, 0.999, 1e-8, weight_decay, 1 - 0.9**3, 1 - 0.999**3, clip)
+    args = adam_coefficients(dtype, 1e-3, 0.9, 0.999, 1e-8, weight_decay, 3, clip)
+    assert all(type(a) is dtype for a in args)
     adam_step(*ours, *args)
     adam_step_numpy(*ref, *args)
     for a, b in zip(ours, ref):
@@ -28,16 +29,33 @@ def test_adam_kernel_matches_numpy(dtype, tol, weight_decay, clip):
     assert not np.array_equal(ours[0], _arrays(1001, dtype, 0)[0])
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 @pytest.mark.parametrize("clip", [0.0, 0.5])
-def test_adagrad_kernel_matches_numpy(weight_decay, clip):
-    ours, ref = _arrays(777, np.float64, 1)[:3], _arrays(777, np.float64, 1)[:3]
+def test_adagrad_kernel_matches_numpy(dtype, tol, weight_decay, clip):
+    ours, ref = _arrays(777, dtype, 1)[:3], _arrays(777, dtype, 1)[:3]
     ours[2][:] = np.abs(ours[2])
     ref[2][:] = np.abs(ref[2])
-    adagrad_step(*ours, 0.1, 1e-6, weight_decay, clip)
-    adagrad_step_numpy(*ref, 0.1, 1e-6, weight_decay, clip)
+    args = cast_scalars(dtype, 0.1, 1e-6, weight_decay, clip)
+    adagrad_step(*ours, *args)
+    adagrad_step_numpy(*ref, *args)
     for a, b in zip(ours, ref):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_step_computes_in_the_weights_dtype(dtype):
+    # a float32 update rounds like the float32 NumPy twin, not like float64 arithmetic
+    # rounded once at the end: on some elements the two differ in the last bit
+    ours, ref = _arrays(4096, dtype, 2), _arrays(4096, dtype, 2)
+    wide = [a.astype(np.float64) for a in _arrays(4096, dtype, 2)]
+    args = adam_coefficients(dtype, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
+    adam_step(*ours, *args)
+    adam_step_numpy(*ref, *args)
+    adam_step_numpy(*wide, *adam_coefficients(np.float64, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1))
+    np.testing.assert_array_equal(ours[0], ref[0])
+    if dtype is np.float32:
+        assert not np.array_equal(ours[0], wide[0].astype(np.float32))
 
 
 def test_flat_views_write_through_and_refuse_mixed_inputs():
@@ -47,3 +65,29 @@ def test_flat_views_write_through_and_refuse_mixed_inputs():
     assert a.sum() == 12
     assert flat_views(a, b.astype(np.float32)) is None
     assert flat_views(a, np.ones((4, 3)).T) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_step_flushes_moments_that_would_underflow(dtype):
+    # moments straddling the floors, no gradient: kernel and twin flush the same entries,
+    # leave no subnormal number behind, and keep every moment above the floors
+    tiny = np.finfo(dtype).tiny
+    coeffs = adam_coefficients(dtype, 1e-3, 0.9, 0.999, 1e-8, 0.0, 50)
+    floor = coeffs[-2]
+    assert floor > tiny
+    scale = np.geomspace(1e-6, 1e3, 64).astype(dtype)
+    m0 = np.concatenate([floor * scale, -floor * scale, [tiny / 4, 0.0]]).astype(dtype)
+    v0 = np.concatenate([tiny * scale, tiny * scale, [tiny / 4, 0.0]]).astype(dtype)
+    results = []
+    for step in (adam_step, adam_step_numpy):
+        w, g, m, v = np.ones_like(m0), np.zeros_like(m0), m0.copy(), v0.copy()
+        step(w, g, m, v, *coeffs)
+        results.append((w, m, v))
+        for moment in (m, v):
+            assert not np.any((moment != 0) & (np.abs(moment) < tiny)), "a subnormal moment is left"
+        assert np.all(m[np.abs(0.9 * m0) >= 1.01 * floor] != 0)
+        assert np.all(m[np.abs(0.9 * m0) < 0.99 * floor] == 0)
+        assert np.all(v[0.999 * v0 >= 1.01 * tiny] != 0)
+        assert np.all(v[0.999 * v0 < 0.99 * tiny] == 0)
+    for ours, ref in zip(*results):
+        np.testing.assert_array_equal(ours, ref)
