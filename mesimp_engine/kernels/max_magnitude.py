@@ -26,16 +26,13 @@ def max_magnitude_key_numpy(x):
 def max_magnitude_key_chunks(x, partial):
     """partial[t] = max key over chunk t of T = len(partial) equal chunks of the 1-D x,
     chunks read in parallel (T <= n)."""
-    b = magnitude_bits(x)
-    n = b.shape[0]
+    n = x.shape[0]
     chunks = partial.shape[0]
     for t in prange(chunks):
-        start = t * n // chunks
-        best = magnitude_key(b[start])
-        for i in range(start, (t + 1) * n // chunks):
-            v = magnitude_key(b[i])
-            best = v if v > best else best
-        partial[t] = best
+        # each chunk through the one-thread kernel: the same loop written in the prange body
+        # (or over bits taken outside it) was not vectorised (on 5,000,000 float32, two
+        # threads took 3.6 ms, one 0.3 ms)
+        partial[t] = max_magnitude_key(x[t * n // chunks : (t + 1) * n // chunks])
 
 
 def max_magnitude_key_chunks_numpy(x, partial):

@@ -1,7 +1,8 @@
 """The vector passes over magnitude keys, compiled, against their Python bodies.
 
 ``keep_at_least`` (the compress-store candidates pass): both key widths, whole blocks and
-tails, unaligned starts, a non-zero starting count, and bounds that keep nothing,
+tails, unaligned starts, a non-zero starting count, nothing written past the promised room
+(c + stop - start entries), and bounds that keep nothing,
 everything, or only the NaNs. ``count_at_least``: both widths, tails, every bound from below
 the smallest key to above the largest. ``keep_best_small``: ties (few distinct keys), every
 k from 1 to c, c up to the vector's 32 lanes, nothing written past out[k - 1], and the k-th largest key returned."""
@@ -45,10 +46,13 @@ def test_compiled_matches_numpy(dtype, n, seed, specials, data):
     bits = magnitude_bits(x)
     results = []
     for fn in (keep_at_least, compiled):
-        keys = np.full(n + c0 + 1, -7, KEY_DTYPES[np.dtype(dtype)])
-        idx = np.full(n + c0 + 1, -7, KEY_DTYPES[np.dtype(dtype)])
+        keys = np.full(n + c0 + 40, -7, KEY_DTYPES[np.dtype(dtype)])
+        idx = np.full(n + c0 + 40, -7, KEY_DTYPES[np.dtype(dtype)])
         c = fn(bits, start, stop, KEY_DTYPES[np.dtype(dtype)].type(bound), keys, idx, c0)
         results.append((c, keys[:c].copy(), idx[:c].copy()))
+        # the whole-vector stores stay within the promised room: c0 + stop - start entries
+        room = c0 + stop - start
+        assert (keys[room:] == -7).all() and (idx[room:] == -7).all()
     (c_ref, keys_ref, idx_ref), (c_jit, keys_jit, idx_jit) = results
     expected = np.flatnonzero(keys_all[start:stop] >= bound) + start
     assert c_ref == c_jit == c0 + expected.size
