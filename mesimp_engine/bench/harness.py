@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+import mesimp_engine
 from mesimp_engine import atomic_file
 
 
@@ -105,7 +106,9 @@ def environment():
         env["torch_threads"] = torch.get_num_threads()
     except ImportError:
         env["torch"] = None
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    env["numpy_loaded_before_engine"] = mesimp_engine.NUMPY_LOADED_FIRST
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS"):
         if var in os.environ:
             env[var] = os.environ[var]
     return env

@@ -9,6 +9,11 @@ Small products gain little from a second BLAS thread anyway (1.4x at 4 M multipl
 when nothing else runs), large ones a lot (1.9x at 392 M). So a product of fewer than
 ``SMALL_PRODUCT`` multiply-adds runs BLAS on one thread, a larger one on all of them.
 
+The package also shortens OpenBLAS's spin after each call, when it is imported before NumPy
+(``mesimp_engine.NUMPY_LOADED_FIRST``, ``OPENBLAS_THREAD_TIMEOUT``): a large product's
+worker threads otherwise spin some 0.1 s after it returns, on the cores the next Numba
+kernel wants.
+
 Thread counts are set through threadpoolctl (one ctypes call, under a microsecond, and
 only when the count changes). Without threadpoolctl, BLAS keeps its own setting.
 """
