@@ -19,10 +19,10 @@ def adam_update_(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay=0.0, clip=0.
         w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
     The arithmetic is in w's dtype (float32 for the engine's weights), as in PyTorch. One
-    departure from PyTorch: a first moment too small for step * m to be a normal number, and
-    a second moment below the dtype's smallest normal number, are stored as 0 (subnormal
-    arithmetic made the update 2-6x slower; the flushed moments move no weight, see
-    ``kernels.optim_update.adam_step``).
+    departure from PyTorch: a first moment too small for its step (lr / (1 - beta1^t) * m
+    / divisor) to be a normal number, and a second moment below the dtype's smallest normal
+    number, are stored as 0 (subnormal arithmetic made the update 2-6x slower; the flushed
+    moments move no weight, see ``kernels.optim_update.adam_step``).
     """
     args = adam_coefficients(w.dtype, lr, beta1, beta2, eps, weight_decay, t, clip)
     flat = flat_views(w, g, m, v)

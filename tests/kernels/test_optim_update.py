@@ -69,25 +69,33 @@ def test_flat_views_write_through_and_refuse_mixed_inputs():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_step_flushes_moments_that_would_underflow(dtype):
-    # moments straddling the floors, no gradient: kernel and twin flush the same entries,
-    # leave no subnormal number behind, and keep every moment above the floors
+    # moments straddling the floors, no gradient, small and large second moments (divisor
+    # below and above 1): kernel and twin flush the same entries, leave no subnormal number
+    # behind in the moments or in the step, and keep every moment whose step is normal
     tiny = np.finfo(dtype).tiny
     coeffs = adam_coefficients(dtype, 1e-3, 0.9, 0.999, 1e-8, 0.0, 50)
-    floor = coeffs[-2]
-    assert floor > tiny
-    scale = np.geomspace(1e-6, 1e3, 64).astype(dtype)
-    m0 = np.concatenate([floor * scale, -floor * scale, [tiny / 4, 0.0]]).astype(dtype)
-    v0 = np.concatenate([tiny * scale, tiny * scale, [tiny / 4, 0.0]]).astype(dtype)
+    step, root2, eps, scale = (float(c) for c in (coeffs[0], coeffs[5], coeffs[6], coeffs[-2]))
+    assert scale == pytest.approx(step / tiny, rel=1e-6)
+    spread = np.geomspace(1e-6, 1e3, 64)
+    m0 = np.concatenate([spread, -spread, spread, [tiny / 4, 0.0]]) * (tiny / step)
+    v0 = np.concatenate([tiny * spread, tiny * spread, np.full(64, 1e6), [tiny / 4, 0.0]])
+    m0, v0 = m0.astype(dtype), v0.astype(dtype)
     results = []
-    for step in (adam_step, adam_step_numpy):
-        w, g, m, v = np.ones_like(m0), np.zeros_like(m0), m0.copy(), v0.copy()
-        step(w, g, m, v, *coeffs)
+    for update in (adam_step, adam_step_numpy):
+        w, g, m, v = np.zeros_like(m0), np.zeros_like(m0), m0.copy(), v0.copy()
+        update(w, g, m, v, *coeffs)
         results.append((w, m, v))
-        for moment in (m, v):
-            assert not np.any((moment != 0) & (np.abs(moment) < tiny)), "a subnormal moment is left"
-        assert np.all(m[np.abs(0.9 * m0) >= 1.01 * floor] != 0)
-        assert np.all(m[np.abs(0.9 * m0) < 0.99 * floor] == 0)
+        for array in (m, v, w):
+            assert not np.any((array != 0) & (np.abs(array) < tiny)), "a subnormal number is left"
+        v_expected = np.where(0.999 * v0.astype(np.float64) < tiny, 0.0, 0.999 * v0.astype(np.float64))
+        divisor = np.maximum(np.sqrt(v_expected) / root2 + eps, 1.0)
+        moved = np.abs(0.9 * m0.astype(np.float64)) * step / divisor
+        assert np.all(m[moved >= 1.01 * tiny] != 0)
+        assert np.all(m[moved < 0.99 * tiny] == 0)
         assert np.all(v[0.999 * v0 >= 1.01 * tiny] != 0)
         assert np.all(v[0.999 * v0 < 0.99 * tiny] == 0)
+        # the large second moments flush first moments that the divisor-1 floor would keep
+        large = slice(128, 192)
+        assert np.any((m[large] == 0) & (np.abs(0.9 * m0[large]) * step >= 1.01 * tiny))
     for ours, ref in zip(*results):
         np.testing.assert_array_equal(ours, ref)
