@@ -18,9 +18,9 @@ compare, two compresses in registers (LLVM's ``llvm.experimental.vector.compress
 ``vpcompressd``/``vpcompressq`` each with AVX-512; targets without it get LLVM's generic
 lowering, same results, slower) and two whole-vector stores at the count (lanes past the
 kept ones are overwritten later). LLVM's ``llvm.masked.compressstore`` did it in one
-instruction per array, but its memory form is microcoded on AMD Zen 4: 10,000 x 500, k = 20,
-one thread, 16.4 ms with it, 2.2 ms with the register form (measured, EPYC, znver4). A scalar loop, branch-free, does the tail. A compiler does
-not vectorise "append when the test holds" loops by itself; on 500-entry rows with about
+instruction per array, but its memory form is microcoded on AMD Zen 4: 10,000 x 500,
+k = 20, one thread, 16.4 ms with it, 2.2 ms with the register form (measured, EPYC,
+znver4). A scalar loop, branch-free, does the tail. A compiler does not vectorise "append when the test holds" loops by itself; on 500-entry rows with about
 22 entries kept, the compress-store pass takes 75 ns where the scalar loop took 470 ns
 (measured, 3 GHz Xeon, one core).
 
@@ -93,15 +93,15 @@ def _compress_store(builder, values, mask, target):
     compressed in a register and stored whole, so up to 512 bits past the last kept lane
     are overwritten: the caller leaves that room."""
     vector = values.type
-    bits = vector.element.width
-    width = VECTOR_BITS // bits
+    width = VECTOR_BITS // vector.element.width
     part_type = ir.VectorType(vector.element, width)
     i64 = ir.IntType(64)
     count = ir.Constant(i64, 0)
     for first in range(0, vector.count, width):
+        # lanes first .. first + width - 1 (the identity for a 512-bit vector, folded away)
         lanes = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(first, first + width)))
-        part = builder.shuffle_vector(values, ir.Constant(vector, ir.Undefined), lanes) if width < vector.count else values
-        part_mask = builder.shuffle_vector(mask, ir.Constant(mask.type, ir.Undefined), lanes) if width < vector.count else mask
+        part = builder.shuffle_vector(values, ir.Constant(vector, ir.Undefined), lanes)
+        part_mask = builder.shuffle_vector(mask, ir.Constant(mask.type, ir.Undefined), lanes)
         destination = builder.bitcast(builder.gep(target, [count]), part_type.as_pointer())
         builder.store(_compress(builder, part, part_mask), destination, align=1)
         count = builder.add(count, builder.zext(_popcount(builder, part_mask, width), i64))
@@ -120,7 +120,6 @@ def _keep_block(typingctx, b, start, bound, keys, idx, c):
         b_arg, start_arg, bound_arg, keys_arg, idx_arg, c_arg = args
         element = ir.IntType(element_bits)
         vector = ir.VectorType(element, width)
-        lanes = ir.VectorType(ir.IntType(1), width)
         data = context.make_array(sig.args[0])(context, builder, b_arg).data
         keys_data = context.make_array(sig.args[3])(context, builder, keys_arg).data
         idx_data = context.make_array(sig.args[4])(context, builder, idx_arg).data
@@ -242,8 +241,8 @@ def keep_best_small(keys, idx, c, k, out):
     on held at the largest integer, above every key). Each of the c - k surplus candidates is
     dropped by a vector minimum, a compare and a count of leading zeros of its mask (the
     last equal lane goes first: ties go to the lower index), and set to the largest integer;
-    the kept indices, widened to int64, are compressed (``_compress_store``) and k copied out. With more than
-    REFINE_ABOVE surplus candidates, REFINE_STEPS bisection steps on their key range come
+    the kept indices, widened to int64, are compressed (``_compress_store``) and k copied
+    out. With more than REFINE_ABOVE surplus candidates, REFINE_STEPS bisection steps on their key range come
     first (a compare and a popcount each; drop every key below the largest bound that
     keeps k): one drop costs 8-13 ns, the three steps about 40 ns. The loops in scalar code
     (a minimum, a backward scan and a compaction per row) took about 105 ns per 500-entry

@@ -109,6 +109,7 @@ def adam_step_numpy(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, we
     m[np.abs(m) * scale < np.maximum(divisor, 1)] = 0
     w -= step * m / divisor
 
+
 @njit(cache=True, parallel=True)
 def adagrad_step(w, g, s, lr, eps, weight_decay, clip):
     """s += g^2; w -= lr * g / (sqrt(s) + eps), after g is clipped and g += weight_decay * w.

@@ -30,10 +30,12 @@ def test_matmul_is_numpy_product(shape):
 def _probe(code, **env):
     environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     environ.update(env)
-    return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True).stdout.split()
+    done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
+    return done.stdout.split()
 
 
-PROBE = "import os, mesimp_engine; print(mesimp_engine.NUMPY_LOADED_FIRST, os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+PROBE = ("import os, mesimp_engine; "
+         "print(mesimp_engine.NUMPY_LOADED_FIRST, os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
 
 
 def test_engine_first_sets_short_blas_spin():
