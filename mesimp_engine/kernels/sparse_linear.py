@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from mesimp_engine.kernels.magnitude_key import magnitude_bits
+from mesimp_engine.kernels.row_tiles import TILE_VECTORS, VECTOR_BYTES, VECTOR_COUNTS, prefetch, row_sum, store_fence, stream_ok
 from mesimp_engine.kernels.topk_filter import filter_rows
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
@@ -74,14 +75,15 @@ def selected_rows_numpy(idx, rows, rank):
 
 
 @njit(cache=True)
-def invert_selection(idx, dy, rank, n_rows, block, ptr, examples, values):
+def invert_selection(idx, dy, rank, n_rows, block, ptr, examples, values, picked):
     """Counting sort of the pairs (b, j) by example block, then unit: the inverted index of the
     selection, one per block of ``block`` consecutive examples.
 
     idx (B, k) int64, dy (B, n_out), rank (n_out,) and n_rows from ``selected_rows``. Outputs: ptr (n_blocks * n_rows + 1,) int64 with n_blocks = ceil(B / block); examples
     (B*k,) int64 and values (B*k,) dy.dtype, where the pairs of selected unit r in block q
     are examples[ptr[q * n_rows + r] : ptr[q * n_rows + r + 1]] (in increasing b) with values
-    dy[b, j].
+    dy[b, j]; picked (B, k) dy.dtype, the same values in the order of idx: picked[b, t] =
+    dy[b, idx[b, t]] (the scales of dx[b]'s rows, read here where dy[b] is in cache anyway).
     """
     ptr[:] = 0
     for b in range(idx.shape[0]):
@@ -97,13 +99,16 @@ def invert_selection(idx, dy, rank, n_rows, block, ptr, examples, values):
             j = idx[b, t]
             q = base + rank[j]
             p = fill[q]
+            v = dy[b, j]
             examples[p] = b
-            values[p] = dy[b, j]
+            values[p] = v
+            picked[b, t] = v
             fill[q] = p + 1
 
 
-def invert_selection_numpy(idx, dy, rank, n_rows, block, ptr, examples, values):
+def invert_selection_numpy(idx, dy, rank, n_rows, block, ptr, examples, values, picked):
     """NumPy twin of ``invert_selection``."""
+    picked[:] = np.take_along_axis(dy, idx, axis=1)
     B, k = idx.shape
     n_slots = ptr.shape[0] - 1
     b = np.repeat(np.arange(B), k)
@@ -179,36 +184,142 @@ _dx_by_example_serial = njit(cache=True, fastmath=True)(_dx_by_example)
 _dW_by_unit_serial = njit(cache=True, fastmath=True)(_dW_by_unit)
 
 
+@njit(cache=True)
+def _column_passes(c0, c1, lanes):
+    """The register tiles covering columns [c0, c1) as (first column, vectors) pairs: whole
+    tiles of TILE_VECTORS vectors, then at most one of each smaller width in VECTOR_COUNTS;
+    the columns left over (fewer than a vector) are not covered."""
+    passes = np.empty((len(VECTOR_COUNTS) + (c1 - c0) // (TILE_VECTORS * lanes), 2), np.int64)
+    n = 0
+    c = c0
+    for vectors in VECTOR_COUNTS:
+        while c + vectors * lanes <= c1:
+            passes[n, 0], passes[n, 1] = c, vectors
+            n += 1
+            c += vectors * lanes
+            if vectors < TILE_VECTORS:
+                break
+    return passes[:n]
+
+
+@njit(cache=True)
+def _aligned_from(a, c0, c1):
+    """The first column c >= c0 (at most c1) where every row of the 2-D C-contiguous array a
+    starts a 64-byte aligned vector, or c0 when no column does (rows of a length that is not
+    a multiple of 64 bytes, or a misaligned element). Engine arrays are aligned at column 0
+    (``mesimp_engine.memory``); NumPy's large arrays at column 16 / itemsize - 1 or so."""
+    address = a.ctypes.data + c0 * a.itemsize
+    if (a.shape[1] * a.itemsize) % VECTOR_BYTES or address % a.itemsize:
+        return c0
+    return min(c1, c0 + (-address % VECTOR_BYTES) // a.itemsize)
+
+
+@njit(cache=True, fastmath=True)
+def _dx_tiled(W, idx, picked, dy, c0, c1, stream, dx):
+    """Columns [c0, c1) of dx, a register tile of columns at a time (``row_tiles``): for each
+    tile, every example sums its k rows of W into the tile. The tile's columns of W (n_out
+    x TILE_BYTES, 512 KB at the parser's 500 units) stay in L2 for all examples. The tiles
+    start where W's rows are 64-byte aligned; the columns before and after them (fewer than
+    a vector each) go through ``_dx_by_example``. Streaming stores (when ``stream``) need dx
+    aligned at the same columns."""
+    n_in = W.shape[1]
+    B, k = idx.shape
+    rows, scales, out = idx.reshape(-1), picked.reshape(-1), dx.reshape(-1)
+    lanes = VECTOR_BYTES // W.itemsize
+    a = _aligned_from(W, c0, c1)
+    if a > c0:
+        _dx_by_example_serial(W, dy, idx, c0, a, dx)
+    stream = stream and (n_in * dx.itemsize) % VECTOR_BYTES == 0 and stream_ok(out, a)
+    passes = _column_passes(a, c1, lanes)
+    for i in range(passes.shape[0]):
+        c, vectors = passes[i, 0], passes[i, 1]
+        for b in range(B):
+            row_sum(out, b * n_in + c, W, rows, scales, b * k, b * k + k, c, False, stream, vectors)
+    c = passes[-1, 0] + passes[-1, 1] * lanes if passes.shape[0] else a
+    if c < c1:
+        _dx_by_example_serial(W, dy, idx, c, c1, dx)
+    if stream:
+        store_fence()
+
+
+@njit(cache=True, fastmath=True)
+def _dW_tiled(x, ptr, examples, values, block, c0, c1, dW_rows):
+    """Columns [c0, c1) of dW_rows, a register tile of columns at a time: block of examples by
+    block, each unit's tile is loaded (zeroed in the first block), summed over the unit's
+    examples in the block, and stored. The block's rows of x, a tile wide, stay in L2 while
+    every unit reads them; while one tile is summed, the next tile's rows of x are
+    prefetched, a few rows per unit (the units read them in no order a prefetcher could
+    follow: without this, the first reads of each tile wait on memory). The tiles start
+    where x's rows are 64-byte aligned; the columns before and after them (fewer than a
+    vector each) go through ``_dW_by_unit``."""
+    B, n_in = x.shape
+    n_rows = dW_rows.shape[0]
+    out, flat = dW_rows.reshape(-1), x.reshape(-1)
+    lanes = VECTOR_BYTES // x.itemsize
+    start = _aligned_from(x, c0, c1)
+    if start > c0:
+        _dW_by_unit_serial(x, ptr, examples, values, c0, start, dW_rows)
+    passes = _column_passes(start, c1, lanes)
+    n_passes, n_blocks = passes.shape[0], (ptr.shape[0] - 1) // max(n_rows, 1)
+    if n_rows > 0 and n_passes > 0:
+        for q in range(n_blocks):
+            for i in range(n_passes):
+                c, vectors = passes[i, 0], passes[i, 1]
+                # the pass after this one: its first example, rows and columns
+                nq, ni = (q, i + 1) if i + 1 < n_passes else (q + 1, 0)
+                first = nq * block
+                ahead = max(0, min(block, B - first))
+                nc, n_lines = passes[ni, 0], passes[ni, 1]
+                for r in range(n_rows):
+                    for b in range(first + r * ahead // n_rows, first + (r + 1) * ahead // n_rows):
+                        for line in range(n_lines):
+                            prefetch(flat, b * n_in + nc + line * lanes)
+                    p0, p1 = ptr[q * n_rows + r], ptr[q * n_rows + r + 1]
+                    if q == 0 or p1 > p0:
+                        row_sum(out, r * n_in + c, x, examples, values, p0, p1, c, q > 0, False, vectors)
+    end = passes[-1, 0] + passes[-1, 1] * lanes if n_passes else start
+    if end < c1:
+        _dW_by_unit_serial(x, ptr, examples, values, end, c1, dW_rows)
+
+
+STREAM_BYTES = 8 << 20
+"""Size of dx from which it is written with streaming stores (``row_tiles``): far more than
+the caches hold, so that reading it into the cache before writing it is pure cost."""
+
+
 @njit(cache=True, parallel=True, fastmath=True)
-def sparse_backward(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows):
+def sparse_backward(x, W, dy, idx, picked, ptr, examples, values, block, chunk, need_dx, dx, dW_rows):
     """The meProp products for a selection idx (B, k) int64 and its inverted index.
 
-    x (B, n_in), W (n_out, n_in), dy (B, n_out), idx (B, k); ptr, examples, values from
-    ``invert_selection``; all C-contiguous. Outputs (any initial content): dW_rows
-    (n_rows, n_in), dW_rows[r] = sum of dy[b, j] x[b] over the examples b that selected the r-th
-    selected unit j; when need_dx, dx (B, n_in), dx[b] = sum_{j in idx[b]} dy[b, j] W[j]
-    (otherwise dx is not touched and may be any array of the dtype, e.g. of shape (0, 0)).
+    x (B, n_in), W (n_out, n_in), dy (B, n_out), idx (B, k), picked (B, k) = the values
+    dy[b, idx[b, t]]; ptr, examples, values from ``invert_selection``; all C-contiguous.
+    Outputs (any initial content): dW_rows (n_rows, n_in), dW_rows[r] = sum of dy[b, j] x[b]
+    over the examples b that selected the r-th selected unit j; when need_dx, dx (B, n_in),
+    dx[b] = sum_{j in idx[b]} dy[b, j] W[j] (otherwise dx is not touched and may be any array
+    of the dtype, e.g. of shape (0, 0)).
 
     dx is computed example by example (reading k rows of W), dW unit by unit (reading the rows
-    of x of the examples that selected the unit), so every output row is written by one loop.
-    Threads split the n_in columns into tasks of ``chunk`` columns (so they never write the same
-    element); chunk >= n_in runs serially, without the thread pool.
+    of x of the examples that selected the unit), so every output element is written by one
+    thread. Threads split the n_in columns into tasks of ``chunk`` columns (a multiple of
+    16); chunk >= n_in runs serially, without the thread pool. dx is written with streaming
+    stores when it holds at least STREAM_BYTES and its rows are aligned like W's.
     """
     n_in = x.shape[1]
+    stream = need_dx and dx.nbytes >= STREAM_BYTES
     if chunk >= n_in:
-        _dW_by_unit_serial(x, ptr, examples, values, 0, n_in, dW_rows)
+        _dW_tiled(x, ptr, examples, values, block, 0, n_in, dW_rows)
         if need_dx:
-            _dx_by_example_serial(W, dy, idx, 0, n_in, dx)
+            _dx_tiled(W, idx, picked, dy, 0, n_in, stream, dx)
         return
     n_chunks = (n_in + chunk - 1) // chunk
     for c in prange(n_chunks):
         c0, c1 = c * chunk, min(c * chunk + chunk, n_in)
-        _dW_by_unit_serial(x, ptr, examples, values, c0, c1, dW_rows)
+        _dW_tiled(x, ptr, examples, values, block, c0, c1, dW_rows)
         if need_dx:
-            _dx_by_example_serial(W, dy, idx, c0, c1, dx)
+            _dx_tiled(W, idx, picked, dy, c0, c1, stream, dx)
 
 
-def sparse_backward_numpy(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows):
+def sparse_backward_numpy(x, W, dy, idx, picked, ptr, examples, values, block, chunk, need_dx, dx, dW_rows):
     """NumPy twin of ``sparse_backward`` (chunk is ignored)."""
     n_rows = dW_rows.shape[0]
     r = np.repeat(np.arange(ptr.shape[0] - 1) % max(n_rows, 1), np.diff(ptr))
@@ -254,7 +365,7 @@ def select_and_backward(x, W, dy, k, blocks, work, need_dx, idx, rows, rank, dx,
     ptr = np.empty(n_rows + 1, np.int64)
     examples = np.empty(idx.size, np.int64)
     values = np.empty(idx.size, dy.dtype)
-    invert_selection(idx, dy, rank, n_rows, B, ptr, examples, values)
+    invert_selection(idx, dy, rank, n_rows, B, ptr, examples, values, np.empty(idx.shape, dy.dtype))
     n_in = np.uint64(x.shape[1])
     for r in range(n_rows):
         d = dW_rows[r]

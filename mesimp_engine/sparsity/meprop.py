@@ -153,9 +153,10 @@ def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
     ptr = np.empty(-(-idx.shape[0] // block) * n_rows + 1, dtype=np.int64)
     examples = np.empty(idx.size, dtype=np.int64)
     values = np.empty(idx.size, dtype=dy.dtype)
-    kernels.invert_selection(idx, dy, rank, n_rows, block, ptr, examples, values)
+    picked = np.empty(idx.shape, dtype=dy.dtype)
+    kernels.invert_selection(idx, dy, rank, n_rows, block, ptr, examples, values, picked)
     chunk = _chunk(idx.size * n_in * (2 if need_dx else 1), n_in)
-    kernels.sparse_backward(x, W, dy, idx, ptr, examples, values, chunk, need_dx, dx, dW_rows)
+    kernels.sparse_backward(x, W, dy, idx, picked, ptr, examples, values, block, chunk, need_dx, dx, dW_rows)
     return (dx if need_dx else None), rows, dW_rows, dy.sum(axis=0)
 
 

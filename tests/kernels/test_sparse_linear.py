@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mesimp_engine.kernels import sparse_linear as K
+from mesimp_engine.memory import aligned_empty
 
 SHAPES = [(1, 1, 1, 1), (3, 5, 4, 2), (7, 33, 6, 6), (20, 70, 9, 3), (5, 40, 50, 7), (2, 17, 31, 31)]
 
@@ -39,8 +40,10 @@ def test_selected_rows_matches_twin(shape):
 def _index(fn, idx, dy, rank, n, block):
     n_blocks = -(-idx.shape[0] // block)
     ptr, ex, val = np.empty(n_blocks * n + 1, np.int64), np.empty(idx.size, np.int64), np.empty(idx.size, dy.dtype)
-    fn(idx, dy, rank, n, block, ptr, ex, val)
-    return ptr, ex, val
+    picked = np.empty(idx.shape, dy.dtype)
+    fn(idx, dy, rank, n, block, ptr, ex, val, picked)
+    np.testing.assert_array_equal(picked, np.take_along_axis(dy, idx, axis=1))
+    return ptr, ex, val, picked
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -52,7 +55,7 @@ def test_invert_selection_matches_twin(shape, block):
     outs = [_index(fn, idx, dy, rank, n, block) for fn in (K.invert_selection, K.invert_selection_numpy)]
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
-    ptr, ex, val = outs[0]
+    ptr, ex, val, _ = outs[0]
     for q in range(-(-B // block)):
         for r in range(n):
             lo, hi = ptr[q * n + r], ptr[q * n + r + 1]
@@ -66,13 +69,27 @@ def test_invert_selection_matches_twin(shape, block):
         (b, dy[b, j]) for b in range(B) for j in idx[b].tolist())
 
 
-def _run(fn, x, W, dy, idx, chunk, need_dx, block=4):
+def _run(fn, x, W, dy, idx, chunk, need_dx, block=4, dx_offset=0):
     rows, rank, n = _rows(idx, W.shape[0])
-    ptr, ex, val = _index(K.invert_selection, idx, dy, rank, n, block)
-    dx = np.full(x.shape if need_dx else (0, 0), np.nan, x.dtype)
-    dW = np.full((n, x.shape[1]), np.nan, x.dtype)
-    fn(x, W, dy, idx, ptr, ex, val, chunk, need_dx, dx, dW)
+    ptr, ex, val, picked = _index(K.invert_selection, idx, dy, rank, n, block)
+    dx = _filled(x.shape if need_dx else (0, 0), x.dtype, dx_offset)
+    dW = _filled((n, x.shape[1]), x.dtype, 0)
+    fn(x, W, dy, idx, picked, ptr, ex, val, block, chunk, need_dx, dx, dW)
     return dx, dW
+
+
+def _filled(shape, dtype, offset):
+    """An array of NaN whose data start ``offset`` elements past a 64-byte boundary."""
+    a = aligned_empty((int(np.prod(shape)) + offset,), dtype)[offset:].reshape(shape)
+    a[...] = np.nan
+    return a
+
+
+def _shifted(a, offset):
+    """A copy of a whose data start ``offset`` elements past a 64-byte boundary."""
+    out = _filled(a.shape, a.dtype, offset)
+    out[...] = a
+    return out
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -103,6 +120,32 @@ def test_sparse_backward_matches_masked_dense_product(chunk):
     dx, dW = _run(K.sparse_backward, x, W, dy, idx, chunk, True)
     np.testing.assert_allclose(dx, masked @ W, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dW, (masked.T @ x)[np.unique(idx)], rtol=1e-12, atol=1e-12)
+
+
+# wide enough for the register tiles (row_tiles): 600 float32 columns are two 256-column
+# tiles, vectors of 8, 4 and 1 (83 columns) and 8 columns left over; 4,096 x 600 float32 of
+# dx (9.8 MB) passes STREAM_BYTES, so the streaming stores run when dx is aligned like W
+TILED = [(9, 600, 40, 7), (3, 333, 12, 12), (600, 4096, 30, 5)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", TILED)
+@pytest.mark.parametrize("chunk", [48, 10_000])
+@pytest.mark.parametrize("offsets", [(0, 0, 0), (4, 4, 4), (0, 3, 1), (1, 0, 2)])
+def test_sparse_backward_tiles_match_masked_dense_product(dtype, shape, chunk, offsets):
+    """The register tiles, with W, x and dx each aligned to 64 bytes or shifted by a few
+    elements (the tiles then start at the first aligned column, and dx streams only when
+    it is aligned like W), against dense products of a masked dy."""
+    B, n_in, n_out, k = shape
+    x, W, dy, idx = _problem(5, B, n_in, n_out, k, dtype)
+    x, W = _shifted(x, offsets[0]), _shifted(W, offsets[1])
+    masked = np.zeros_like(dy)
+    np.put_along_axis(masked, idx, np.take_along_axis(dy, idx, axis=1), axis=1)
+    for block in (4, 256):
+        dx, dW = _run(K.sparse_backward, x, W, dy, idx, chunk, True, block, dx_offset=offsets[2])
+        tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dx, masked @ W, **tol)
+        np.testing.assert_allclose(dW, (masked.T @ x)[np.unique(idx)], **tol)
 
 
 @pytest.mark.parametrize("B, n", [(1, 7), (2, 7), (3, 7), (10, 7), (601, 500)])
