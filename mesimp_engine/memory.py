@@ -3,13 +3,18 @@
 NumPy's large arrays start 16 bytes past a page boundary on Linux (glibc serves them from
 mmap chunks with a 16-byte header), so a row of 2,400 float32 has every 512-bit vector
 straddling two cache lines, and the vector kernels pay for two accesses per vector
-(``kernels.row_tiles``). The engine allocates its large arrays (parameters, activations,
-gradients) with ``aligned_empty``; any array works everywhere, aligned ones run faster.
+(``kernels.row_tiles``). The engine allocates its large arrays (parameters, the outputs of
+products, lookups and concatenations, meProp's gradients) with ``empty``; any array works
+everywhere, aligned ones run faster.
 """
 
 import numpy as np
 
 ALIGNMENT = 64
+
+ALIGN_FROM_BYTES = 1 << 16
+"""Size from which ``empty`` aligns: below it an array is cache-resident anyway and the
+alignment (a few microseconds of Python) would cost more than it saves."""
 
 
 def aligned_empty(shape, dtype=np.float32):
@@ -21,13 +26,31 @@ def aligned_empty(shape, dtype=np.float32):
     return raw[start : start + count * dtype.itemsize].view(dtype).reshape(shape)
 
 
-def aligned_zeros(shape, dtype=np.float32):
-    """``aligned_empty`` filled with zeros."""
-    out = aligned_empty(shape, dtype)
-    out[...] = 0
-    return out
-
-
 def is_aligned(a):
     """Whether a's data start on an ALIGNMENT-byte boundary."""
     return a.ctypes.data % ALIGNMENT == 0
+
+
+def empty(shape, dtype=np.float32):
+    """The engine's allocation: ``aligned_empty`` from ALIGN_FROM_BYTES, else ``np.empty``."""
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize >= ALIGN_FROM_BYTES:
+        return aligned_empty(shape, dtype)
+    return np.empty(shape, dtype)
+
+
+def as_aligned(a):
+    """a as a C-contiguous array, copied to an ``empty`` one when it is large and not aligned."""
+    a = np.ascontiguousarray(a)
+    if a.nbytes >= ALIGN_FROM_BYTES and not is_aligned(a):
+        out = aligned_empty(a.shape, a.dtype)
+        out[...] = a
+        return out
+    return a
+
+
+def zeros_like(a):
+    """Zeros of a's shape and dtype, allocated by ``empty``."""
+    out = empty(a.shape, a.dtype)
+    out[...] = 0
+    return out

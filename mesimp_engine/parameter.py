@@ -9,6 +9,7 @@ and optimizers that hold the handle stay valid.
 import numpy as np
 
 from mesimp_engine.kernels.row_ops import add_rows_, zero_rows_
+from mesimp_engine.memory import as_aligned, zeros_like
 
 
 class Parameter:
@@ -29,8 +30,8 @@ class Parameter:
     __slots__ = ("value", "_grad", "_stale", "name", "state", "requires_grad", "row_sparse", "_dense_touched", "_rows")
 
     def __init__(self, value, name="param", requires_grad=True, row_sparse=False):
-        self.value = np.ascontiguousarray(value)
-        self._grad = np.zeros_like(self.value)
+        self.value = as_aligned(value)
+        self._grad = zeros_like(self.value)
         self._stale = False
         self.name = name
         self.state = {}
@@ -113,7 +114,7 @@ class Parameter:
 
     def replace(self, value, grad=None):
         """Swap in new arrays (simplification); the handle stays the same object."""
-        self.value = np.ascontiguousarray(value)
-        self.grad = np.zeros_like(self.value) if grad is None else np.ascontiguousarray(grad)
+        self.value = as_aligned(value)
+        self.grad = zeros_like(self.value) if grad is None else as_aligned(grad)
         self._dense_touched = grad is not None
         self._rows = []

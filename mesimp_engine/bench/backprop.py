@@ -18,7 +18,9 @@ is the largest speed-up any implementation can reach on the machine; the notes g
 each meProp time over the floor. On cache-sized cases the floor is only a reference.
 
 Every implementation writes dx and dW into the same preallocated buffers (``out=`` for dense),
-as a training loop would reuse them. Each is validated against a NumPy reference (the dense
+as a training loop would reuse them. x, W, dy and the buffers are allocated as the engine
+allocates a layer's input, weight and gradients (``mesimp_engine.memory``: 64-byte aligned
+when large). Each is validated against a NumPy reference (the dense
 products of dy with the unselected entries zeroed) on sampled rows before it is timed.
 Cases: the parser's shape, the MNIST shape and the papers' Table 7 sweep (GPU ratios beside).
 """
@@ -30,6 +32,7 @@ import numpy as np
 from mesimp_engine.bench.harness import document, time_round_robin
 from mesimp_engine.kernels.blas import SMALL_PRODUCT, all_blas_threads
 from mesimp_engine.kernels.stream_floor import stream_floor
+from mesimp_engine.memory import as_aligned, empty
 from mesimp_engine.sparsity import meprop
 
 # Table 7 of the meProp paper: dense / unified backprop time of a 1,024 x 8,192 -> 8,192 product (GPU)
@@ -124,11 +127,12 @@ def run(args):
     load_before = os.getloadavg()[0]
     for B, n_in, n_out, k, case_repeats in cases(quick):
         case = case_name(B, n_in, n_out, k)
-        x = rng.standard_normal((B, n_in), dtype=np.float32)
-        W = rng.standard_normal((n_out, n_in), dtype=np.float32) * np.float32(0.05)
-        dy = rng.standard_normal((B, n_out), dtype=np.float32)
-        dx_out = np.empty((B, n_in), dtype=np.float32)
-        dW_out = np.empty((n_out, n_in), dtype=np.float32)
+        # allocated as the engine allocates a layer's input, weight and gradients
+        x = as_aligned(rng.standard_normal((B, n_in), dtype=np.float32))
+        W = as_aligned(rng.standard_normal((n_out, n_in), dtype=np.float32) * np.float32(0.05))
+        dy = as_aligned(rng.standard_normal((B, n_out), dtype=np.float32))
+        dx_out = empty((B, n_in), np.float32)
+        dW_out = empty((n_out, n_in), np.float32)
         keep = reference_masks(dy, k)
         impls = implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=B * n_in * n_out < SMALL_PRODUCT)
         for name, fn in impls.items():

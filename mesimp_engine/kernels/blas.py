@@ -22,6 +22,8 @@ import contextlib
 
 import numpy as np
 
+from mesimp_engine.memory import empty
+
 SMALL_PRODUCT = 100_000_000
 """Multiply-adds below which BLAS runs on one thread."""
 
@@ -54,8 +56,11 @@ def set_blas_threads(single):
 
 
 def matmul(a, b, out=None):
-    """a @ b (2-D), with BLAS on one thread below ``SMALL_PRODUCT`` multiply-adds."""
+    """a @ b (2-D), with BLAS on one thread below ``SMALL_PRODUCT`` multiply-adds; a new
+    result is allocated by ``memory.empty`` (aligned when large)."""
     set_blas_threads(a.shape[0] * a.shape[1] * b.shape[1] < SMALL_PRODUCT)
+    if out is None:
+        out = empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))
     return np.matmul(a, b, out=out)
 
 

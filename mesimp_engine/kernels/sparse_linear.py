@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from mesimp_engine.kernels.magnitude_key import magnitude_bits
-from mesimp_engine.kernels.row_tiles import TILE_VECTORS, VECTOR_BYTES, VECTOR_COUNTS, prefetch, row_sum, store_fence, stream_ok
+from mesimp_engine.kernels.row_tiles import TILE_VECTORS, VECTOR_BYTES, VECTOR_COUNTS, outer_sum, prefetch, row_sum, store_fence, stream_ok
 from mesimp_engine.kernels.topk_filter import filter_rows
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 
@@ -123,27 +123,29 @@ def invert_selection_numpy(idx, dy, rank, n_rows, block, ptr, examples, values, 
 # the products
 
 
-def _dx_by_example(W, dy, idx, c0, c1, dx):
-    """Columns [c0, c1) of dx[b] = sum_t dy[b, idx[b, t]] W[idx[b, t]]."""
+def _dx_by_example(W, rows, shared, picked, c0, c1, dx):
+    """Columns [c0, c1) of dx[b] = sum_t picked[b, t] W[j(b, t)], with j(b, t) = rows[t] when
+    ``shared`` (one unit set for every example: unified meProp), else rows[b * k + t]
+    (rows the flattened (B, k) selection)."""
     # unsigned column indices: Numba then skips the negative-index fix-up and the loops vectorise
     u0, u1 = np.uint64(c0), np.uint64(c1)
-    k = idx.shape[1]
+    k = picked.shape[1]
     for b in range(dx.shape[0]):
         dxb = dx[b]
         for i in range(u0, u1):
             dxb[i] = 0
+        first = 0 if shared else b * k
         t = 0
         # four rows of W per pass over dx[b]: one load and store of dx per four FMAs
         while t + 4 <= k:
-            j0, j1, j2, j3 = idx[b, t], idx[b, t + 1], idx[b, t + 2], idx[b, t + 3]
-            v0, v1, v2, v3 = dy[b, j0], dy[b, j1], dy[b, j2], dy[b, j3]
+            j0, j1, j2, j3 = rows[first + t], rows[first + t + 1], rows[first + t + 2], rows[first + t + 3]
+            v0, v1, v2, v3 = picked[b, t], picked[b, t + 1], picked[b, t + 2], picked[b, t + 3]
             W0, W1, W2, W3 = W[j0], W[j1], W[j2], W[j3]
             for i in range(u0, u1):
                 dxb[i] += v0 * W0[i] + v1 * W1[i] + v2 * W2[i] + v3 * W3[i]
             t += 4
         while t < k:
-            j0 = idx[b, t]
-            v0, W0 = dy[b, j0], W[j0]
+            v0, W0 = picked[b, t], W[rows[first + t]]
             for i in range(u0, u1):
                 dxb[i] += v0 * W0[i]
             t += 1
@@ -215,29 +217,29 @@ def _aligned_from(a, c0, c1):
 
 
 @njit(cache=True, fastmath=True)
-def _dx_tiled(W, idx, picked, dy, c0, c1, stream, dx):
-    """Columns [c0, c1) of dx, a register tile of columns at a time (``row_tiles``): for each
-    tile, every example sums its k rows of W into the tile. The tile's columns of W (n_out
-    x TILE_BYTES, 512 KB at the parser's 500 units) stay in L2 for all examples. The tiles
-    start where W's rows are 64-byte aligned; the columns before and after them (fewer than
-    a vector each) go through ``_dx_by_example``. Streaming stores (when ``stream``) need dx
-    aligned at the same columns."""
+def _dx_tiled(W, rows, shared, picked, c0, c1, stream, dx):
+    """Columns [c0, c1) of dx (as ``_dx_by_example``), a register tile of columns at a time
+    (``row_tiles``): for each tile, every example sums its k rows of W into the tile. The
+    tile's columns of W (n_out rows x 1 KB, 512 KB at the parser's 500 units) stay in L2 for
+    all examples. The tiles start where W's rows are 64-byte aligned; the columns before and
+    after them (fewer than a vector each) go through ``_dx_by_example``. Streaming stores
+    (when ``stream``) need dx aligned at the same columns."""
     n_in = W.shape[1]
-    B, k = idx.shape
-    rows, scales, out = idx.reshape(-1), picked.reshape(-1), dx.reshape(-1)
+    B, k = picked.shape
+    scales, out = picked.reshape(-1), dx.reshape(-1)
     lanes = VECTOR_BYTES // W.itemsize
     a = _aligned_from(W, c0, c1)
     if a > c0:
-        _dx_by_example_serial(W, dy, idx, c0, a, dx)
+        _dx_by_example_serial(W, rows, shared, picked, c0, a, dx)
     stream = stream and (n_in * dx.itemsize) % VECTOR_BYTES == 0 and stream_ok(out, a)
     passes = _column_passes(a, c1, lanes)
     for i in range(passes.shape[0]):
         c, vectors = passes[i, 0], passes[i, 1]
         for b in range(B):
-            row_sum(out, b * n_in + c, W, rows, scales, b * k, b * k + k, c, False, stream, vectors)
+            row_sum(out, b * n_in + c, W, rows, b * k if shared else 0, scales, b * k, b * k + k, c, False, stream, vectors)
     c = passes[-1, 0] + passes[-1, 1] * lanes if passes.shape[0] else a
     if c < c1:
-        _dx_by_example_serial(W, dy, idx, c, c1, dx)
+        _dx_by_example_serial(W, rows, shared, picked, c, c1, dx)
     if stream:
         store_fence()
 
@@ -276,7 +278,7 @@ def _dW_tiled(x, ptr, examples, values, block, c0, c1, dW_rows):
                             prefetch(flat, b * n_in + nc + line * lanes)
                     p0, p1 = ptr[q * n_rows + r], ptr[q * n_rows + r + 1]
                     if q == 0 or p1 > p0:
-                        row_sum(out, r * n_in + c, x, examples, values, p0, p1, c, q > 0, False, vectors)
+                        row_sum(out, r * n_in + c, x, examples, 0, values, p0, p1, c, q > 0, False, vectors)
     end = passes[-1, 0] + passes[-1, 1] * lanes if n_passes else start
     if end < c1:
         _dW_by_unit_serial(x, ptr, examples, values, end, c1, dW_rows)
@@ -288,11 +290,11 @@ the caches hold, so that reading it into the cache before writing it is pure cos
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def sparse_backward(x, W, dy, idx, picked, ptr, examples, values, block, chunk, need_dx, dx, dW_rows):
-    """The meProp products for a selection idx (B, k) int64 and its inverted index.
+def sparse_backward(x, W, idx, picked, ptr, examples, values, block, chunk, need_dx, dx, dW_rows):
+    """The per-example meProp products for a selection idx (B, k) int64 and its inverted index.
 
-    x (B, n_in), W (n_out, n_in), dy (B, n_out), idx (B, k), picked (B, k) = the values
-    dy[b, idx[b, t]]; ptr, examples, values from ``invert_selection``; all C-contiguous.
+    x (B, n_in), W (n_out, n_in), idx (B, k), picked (B, k) = the values dy[b, idx[b, t]];
+    ptr, examples, values from ``invert_selection`` (with ``block``); all C-contiguous.
     Outputs (any initial content): dW_rows (n_rows, n_in), dW_rows[r] = sum of dy[b, j] x[b]
     over the examples b that selected the r-th selected unit j; when need_dx, dx (B, n_in),
     dx[b] = sum_{j in idx[b]} dy[b, j] W[j] (otherwise dx is not touched and may be any array
@@ -306,28 +308,112 @@ def sparse_backward(x, W, dy, idx, picked, ptr, examples, values, block, chunk, 
     """
     n_in = x.shape[1]
     stream = need_dx and dx.nbytes >= STREAM_BYTES
-    if chunk >= n_in:
+    rows = idx.reshape(-1)
+    n_chunks = (n_in + chunk - 1) // chunk
+    if n_chunks == 1:
         _dW_tiled(x, ptr, examples, values, block, 0, n_in, dW_rows)
         if need_dx:
-            _dx_tiled(W, idx, picked, dy, 0, n_in, stream, dx)
+            _dx_tiled(W, rows, False, picked, 0, n_in, stream, dx)
         return
-    n_chunks = (n_in + chunk - 1) // chunk
     for c in prange(n_chunks):
         c0, c1 = c * chunk, min(c * chunk + chunk, n_in)
         _dW_tiled(x, ptr, examples, values, block, c0, c1, dW_rows)
         if need_dx:
-            _dx_tiled(W, idx, picked, dy, c0, c1, stream, dx)
+            _dx_tiled(W, rows, False, picked, c0, c1, stream, dx)
 
 
-def sparse_backward_numpy(x, W, dy, idx, picked, ptr, examples, values, block, chunk, need_dx, dx, dW_rows):
-    """NumPy twin of ``sparse_backward`` (chunk is ignored)."""
+def sparse_backward_numpy(x, W, idx, picked, ptr, examples, values, block, chunk, need_dx, dx, dW_rows):
+    """NumPy twin of ``sparse_backward`` (block and chunk are ignored)."""
     n_rows = dW_rows.shape[0]
     r = np.repeat(np.arange(ptr.shape[0] - 1) % max(n_rows, 1), np.diff(ptr))
     dW_rows[:] = 0
     np.add.at(dW_rows, r, values[:, None] * x[examples])
     if need_dx:
-        v = np.take_along_axis(dy, idx, axis=1)
-        dx[:] = np.einsum("bt,bti->bi", v, W[idx])
+        dx[:] = np.einsum("bt,bti->bi", picked, W[idx])
+
+
+# ---------------------------------------------------------------------------------------------
+# unified meProp: one unit set for the batch
+
+EXAMPLE_ROWS = 128
+"""Examples per block of ``_dW_outer``: their rows of x (a thread's columns, 4.8 KB each at
+the parser's shape) stay in L2 while every tile of columns and units reads them."""
+
+
+def _dW_columns(x, g, c0, c1, dW):
+    """Columns [c0, c1) of dW = g^T x, one example at a time (the columns the tiles leave)."""
+    u0, u1 = np.uint64(c0), np.uint64(c1)
+    for r in range(dW.shape[0]):
+        for i in range(u0, u1):
+            dW[r, i] = 0
+    for b in range(x.shape[0]):
+        xb = x[b]
+        for r in range(dW.shape[0]):
+            v, d = g[b, r], dW[r]
+            for i in range(u0, u1):
+                d[i] += v * xb[i]
+
+
+_dW_columns_serial = njit(cache=True, fastmath=True)(_dW_columns)
+
+
+@njit(cache=True, fastmath=True)
+def _dW_outer(x, g, c0, c1, dW):
+    """Columns [c0, c1) of dW (k, n_in) = g^T x, g (B, k): tiles of units x columns
+    (``outer_sum``: 4 units x 4 vectors while they last, then 2 and 1 of each) summed block of EXAMPLE_ROWS
+    examples by block. Every term of a tile loads 4 vectors of x and 4 weights for 16 fused
+    multiply-adds; a block's rows of a tile's columns (32 KB) stay in L1 while every unit
+    reads them. The tiles start where x's rows are 64-byte aligned; the other columns go
+    through ``_dW_columns``."""
+    B, n_in = x.shape
+    k = g.shape[1]
+    lanes = VECTOR_BYTES // x.itemsize
+    start = _aligned_from(x, c0, c1)
+    if start > c0:
+        _dW_columns_serial(x, g, c0, start, dW)
+    end = start + (c1 - start) // lanes * lanes
+    for b0 in range(0, B, EXAMPLE_ROWS):
+        b1 = min(B, b0 + EXAMPLE_ROWS)
+        c = start
+        while c < end:
+            left = (end - c) // lanes
+            vectors = 4 if left >= 4 else 2 if left >= 2 else 1
+            u = 0
+            while u < k:
+                units = 4 if k - u >= 4 else 2 if k - u >= 2 else 1
+                outer_sum(dW, u, c, g, u, x, b0, b1, b0 > 0, units, vectors)
+                u += units
+            c += vectors * lanes
+    if end < c1:
+        _dW_columns_serial(x, g, end, c1, dW)
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def unified_backward(x, W, g, cols, chunk, need_dx, dx, dW_rows):
+    """The unified meProp products for the kept units cols (k,) int64 and g = dy[:, cols]
+    (B, k): dW_rows (k, n_in) = g^T x and, when need_dx, dx (B, n_in) = g W[cols] (else dx
+    is not touched); all C-contiguous. Threads split the columns as in ``sparse_backward``;
+    dx is written with streaming stores when it holds at least STREAM_BYTES."""
+    n_in = x.shape[1]
+    stream = need_dx and dx.nbytes >= STREAM_BYTES
+    n_chunks = (n_in + chunk - 1) // chunk
+    if n_chunks == 1:
+        _dW_outer(x, g, 0, n_in, dW_rows)
+        if need_dx:
+            _dx_tiled(W, cols, True, g, 0, n_in, stream, dx)
+        return
+    for c in prange(n_chunks):
+        c0, c1 = c * chunk, min(c * chunk + chunk, n_in)
+        _dW_outer(x, g, c0, c1, dW_rows)
+        if need_dx:
+            _dx_tiled(W, cols, True, g, c0, c1, stream, dx)
+
+
+def unified_backward_numpy(x, W, g, cols, chunk, need_dx, dx, dW_rows):
+    """NumPy twin of ``unified_backward`` (chunk is ignored)."""
+    dW_rows[:] = g.T @ x
+    if need_dx:
+        dx[:] = g @ W[cols]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +451,8 @@ def select_and_backward(x, W, dy, k, blocks, work, need_dx, idx, rows, rank, dx,
     ptr = np.empty(n_rows + 1, np.int64)
     examples = np.empty(idx.size, np.int64)
     values = np.empty(idx.size, dy.dtype)
-    invert_selection(idx, dy, rank, n_rows, B, ptr, examples, values, np.empty(idx.shape, dy.dtype))
+    picked = np.empty(idx.shape, dy.dtype)
+    invert_selection(idx, dy, rank, n_rows, B, ptr, examples, values, picked)
     n_in = np.uint64(x.shape[1])
     for r in range(n_rows):
         d = dW_rows[r]
@@ -379,7 +466,7 @@ def select_and_backward(x, W, dy, k, blocks, work, need_dx, idx, rows, rank, dx,
             for i in range(n_in):
                 d[i] += v * xb[i]
     if need_dx:
-        _dx_by_example_serial(W, dy, idx, 0, x.shape[1], dx)
+        _dx_by_example_serial(W, idx.reshape(-1), False, picked, 0, x.shape[1], dx)
     for j in range(n_out):
         db[j] = 0
     for b in range(B):

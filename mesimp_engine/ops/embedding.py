@@ -3,6 +3,7 @@
 import numpy as np
 
 from mesimp_engine.graph import RowGrad, apply
+from mesimp_engine.memory import empty
 from mesimp_engine.ops.base import Op
 
 
@@ -28,7 +29,7 @@ class Lookup(Op):
                 f"Lookup: id out of range [0, {E.shape[0]}) (min {self.ids.min()}, max {self.ids.max()})"
             )
         self.d = E.shape[1]
-        y = E[self.ids]
+        y = np.take(E, self.ids, axis=0, out=empty(self.ids.shape + (E.shape[1],), E.dtype))
         return y.reshape(self.ids.shape[0], -1) if self.ids.ndim == 2 else y
 
     def backward(self, dy, needs):

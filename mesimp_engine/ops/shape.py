@@ -3,6 +3,7 @@
 import numpy as np
 
 from mesimp_engine.graph import apply
+from mesimp_engine.memory import empty
 from mesimp_engine.ops.base import Op
 
 
@@ -20,7 +21,9 @@ class Concat(Op):
             if x.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(x.shape, ref)) if i != self.axis % len(ref)):
                 raise self.shape_error(f"inputs must agree on every axis but {self.axis}", *[x.shape for x in xs])
         self.bounds = np.cumsum([x.shape[self.axis] for x in xs])[:-1]
-        return np.concatenate(xs, axis=self.axis)
+        shape = list(ref)
+        shape[self.axis] = sum(x.shape[self.axis] for x in xs)
+        return np.concatenate(xs, axis=self.axis, out=empty(tuple(shape), np.result_type(*xs)))
 
     def backward(self, dy, needs):
         parts = np.split(dy, self.bounds, axis=self.axis)

@@ -10,7 +10,7 @@ from mesimp_engine.memory import aligned_empty
 
 @njit(cache=True)
 def _compiled(out, o, src, rows, scales, p0, p1, col, accumulate, stream, vectors):
-    T.row_sum(out, o, src, rows, scales, p0, p1, col, accumulate, stream, vectors)
+    T.row_sum(out, o, src, rows, 0, scales, p0, p1, col, accumulate, stream, vectors)
     if stream:
         T.store_fence()
     T.prefetch(src.reshape(-1), col)
@@ -40,7 +40,7 @@ def test_row_sum_matches_twin(dtype, vectors, accumulate, stream, p):
     got, want = aligned_empty(out.shape, dtype), out.copy()
     got[:] = out
     _compiled(got, o, src, rows, scales, p[0], p[1], col, accumulate, stream, vectors)
-    T.row_sum(want, o, src, rows, scales, p[0], p[1], col, accumulate, stream, vectors)
+    T.row_sum(want, o, src, rows, 0, scales, p[0], p[1], col, accumulate, stream, vectors)
     width = vectors * lanes
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(got, want, **tol)
@@ -56,3 +56,35 @@ def test_stream_ok_checks_alignment():
     a = aligned_empty((64,), np.float32)
     assert T.stream_ok(a, 0) and T.stream_ok(a, 16)
     assert not T.stream_ok(a, 1) and not T.stream_ok(a, 8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("units", T.UNIT_COUNTS)
+@pytest.mark.parametrize("vectors", T.OUTER_VECTORS)
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("b", [(0, 9), (4, 5), (3, 3)])
+def test_outer_sum_matches_twin(dtype, units, vectors, accumulate, b):
+    rng = np.random.default_rng(1)
+    lanes = T.VECTOR_BYTES // np.dtype(dtype).itemsize
+    n_in = (vectors + 2) * lanes + 3
+    src = rng.standard_normal((9, n_in)).astype(dtype)
+    g = rng.standard_normal((9, 7)).astype(dtype)
+    out = rng.standard_normal((6, n_in)).astype(dtype)
+    r, col, u0 = 1, lanes + 2, 2
+    got, want = out.copy(), out.copy()
+    _outer(got, r, col, g, u0, src, b[0], b[1], accumulate, units, vectors)
+    T.outer_sum(want, r, col, g, u0, src, b[0], b[1], accumulate, units, vectors)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(got, want, **tol)
+    width = vectors * lanes
+    block = (slice(r, r + units), slice(col, col + width))
+    expected = (out[block] if accumulate else 0) + g[b[0] : b[1], u0 : u0 + units].T @ src[b[0] : b[1], col : col + width]
+    np.testing.assert_allclose(got[block], expected, **tol)
+    untouched = np.ones(out.shape, bool)
+    untouched[block] = False
+    np.testing.assert_array_equal(got[untouched], out[untouched])
+
+
+@njit(cache=True)
+def _outer(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors):
+    T.outer_sum(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors)

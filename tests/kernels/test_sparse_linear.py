@@ -74,7 +74,7 @@ def _run(fn, x, W, dy, idx, chunk, need_dx, block=4, dx_offset=0):
     ptr, ex, val, picked = _index(K.invert_selection, idx, dy, rank, n, block)
     dx = _filled(x.shape if need_dx else (0, 0), x.dtype, dx_offset)
     dW = _filled((n, x.shape[1]), x.dtype, 0)
-    fn(x, W, dy, idx, picked, ptr, ex, val, block, chunk, need_dx, dx, dW)
+    fn(x, W, idx, picked, ptr, ex, val, block, chunk, need_dx, dx, dW)
     return dx, dW
 
 
@@ -195,3 +195,33 @@ def test_select_and_backward_matches_twin(dtype, B, n_in, size, blocks, k, need_
             block = dy[b, q * size:(q + 1) * size]
             want = np.sort(np.argsort(-np.abs(block), kind="stable")[:k]) + q * size
             np.testing.assert_array_equal(idx[b, q * k:(q + 1) * k], want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 33, 9, 3), (300, 600, 40, 7), (130, 333, 12, 11), (600, 4096, 30, 5)])
+@pytest.mark.parametrize("chunk", [48, 10_000])
+@pytest.mark.parametrize("offsets", [(0, 0, 0), (4, 4, 4), (1, 3, 0)])
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_unified_backward_matches_twin_and_dense_product(dtype, shape, chunk, offsets, need_dx):
+    """The unified kernels (outer-product tiles for dW, shared-row tiles for dx), with arrays
+    aligned or shifted, against their twin and the dense products of the kept columns."""
+    B, n_in, n_out, k = shape
+    x, W, dy, _ = _problem(6, B, n_in, n_out, k, dtype)
+    x, W = _shifted(x, offsets[0]), _shifted(W, offsets[1])
+    cols = np.sort(np.random.default_rng(7).choice(n_out, size=k, replace=False)).astype(np.int64)
+    g = np.ascontiguousarray(dy[:, cols])
+    outs = []
+    for fn in (K.unified_backward, K.unified_backward_numpy):
+        dx = _filled((B, n_in) if need_dx else (0, 0), dtype, offsets[2])
+        dW = _filled((k, n_in), dtype, 0)
+        fn(x, W, g, cols, chunk, need_dx, dx, dW)
+        outs.append((dx, dW))
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    (dx, dW), (dx_ref, dW_ref) = outs
+    np.testing.assert_allclose(dW, dW_ref, **tol)
+    np.testing.assert_allclose(dW, g.T.astype(np.float64) @ x, **tol)
+    if need_dx:
+        np.testing.assert_allclose(dx, dx_ref, **tol)
+        np.testing.assert_allclose(dx, g.astype(np.float64) @ W[cols], **tol)
+    else:
+        assert dx.size == 0
