@@ -79,11 +79,15 @@ def invert_selection(idx, dy, rank, n_rows, block, ptr, examples, values, picked
     """Counting sort of the pairs (b, j) by example block, then unit: the inverted index of the
     selection, one per block of ``block`` consecutive examples.
 
-    idx (B, k) int64, dy (B, n_out), rank (n_out,) and n_rows from ``selected_rows``. Outputs: ptr (n_blocks * n_rows + 1,) int64 with n_blocks = ceil(B / block); examples
+    idx (B, k) int64, dy (B, n_out), rank (n_out,) and n_rows from ``selected_rows``.
+    Outputs: ptr (n_blocks * n_rows + 1,) int64 with n_blocks = ceil(B / block); examples
     (B*k,) int64 and values (B*k,) dy.dtype, where the pairs of selected unit r in block q
     are examples[ptr[q * n_rows + r] : ptr[q * n_rows + r + 1]] (in increasing b) with values
     dy[b, j]; picked (B, k) dy.dtype, the same values in the order of idx: picked[b, t] =
     dy[b, idx[b, t]] (the scales of dx[b]'s rows, read here where dy[b] is in cache anyway).
+    Serial: run over the blocks in parallel it took 1.2 ms where this takes 1.3 at the
+    parser's shape (reading dy is most of it), and a second compilation of the same function
+    shares Numba's cache entry with this one (the cache key leaves out ``parallel``).
     """
     ptr[:] = 0
     for b in range(idx.shape[0]):
