@@ -226,8 +226,8 @@ def backward_unified(x, W, dy, cols, need_dx=True, db=None, dx_out=None, dW_out=
     ``dW_out`` (>= k, n_in) are optional preallocated outputs. Up to UNIFIED_KERNELS_UP_TO
     units the engine's kernels compute the products, above it BLAS.
     """
-    dy_cols = np.take(dy, cols, axis=1)
     k = cols.size
+    dy_cols = np.take(dy, cols, axis=1)
     if db is None:
         db = dy.sum(axis=0)
     if k <= UNIFIED_KERNELS_UP_TO and x.dtype == W.dtype == dy.dtype:
