@@ -6,6 +6,12 @@ values`` gathers the rows into a temporary, adds, and scatters the temporary bac
 passes, which at MNIST's 174 touched rows of 784 cost more than meProp's whole product.
 Rows are checked against grad's first axis (IndexError), as NumPy would; a row listed
 twice is added twice (NumPy's fancy ``+=`` would add it once), so callers pass unique rows.
+
+``sum_rows_by_id(ids, dy, rank, rows, values)`` is an embedding lookup's gradient: the
+sorted unique ids and, for each, the sum of the rows of dy at its positions. NumPy's
+``np.unique`` (a sort) and ``np.add.at`` took 95 ms for the parser's word features (10,000
+x 18 ids of 50-wide rows) and 87 ms for its 18 tag features; one marking pass over the ids
+and one pass over dy take a few milliseconds.
 """
 
 import numpy as np
@@ -48,3 +54,39 @@ def zero_rows_(grad, rows):
 def zero_rows_numpy(grad, rows):
     """NumPy twin of ``zero_rows_``."""
     grad[rows] = 0
+
+
+@njit(cache=True)
+def sum_rows_by_id(ids, dy, rank, rows, values):
+    """ids (n,) integers in [0, V); dy (n, m); rank (V,) int64 scratch; rows (>= n unique,)
+    int64; values (>= n unique, m). Writes rows[:u] = the sorted unique ids and values[:u] =
+    for each, the sum of dy[p] over the positions p with that id, in increasing p (the order
+    of ``np.add.at``); returns u. IndexError for an id outside [0, V)."""
+    _check_rows(ids, rank.shape[0])
+    rank[:] = -1
+    for p in range(ids.shape[0]):
+        rank[ids[p]] = 0
+    u = 0
+    for j in range(rank.shape[0]):
+        if rank[j] == 0:
+            rank[j] = u
+            rows[u] = j
+            u += 1
+    for r in range(u):
+        values[r, :] = 0
+    for p in range(ids.shape[0]):
+        v = values[rank[ids[p]]]
+        d = dy[p]
+        for i in range(d.shape[0]):
+            v[i] += d[i]
+    return u
+
+
+def sum_rows_by_id_numpy(ids, dy, rank, rows, values):
+    """NumPy twin of ``sum_rows_by_id``."""
+    unique, inverse = np.unique(ids, return_inverse=True)
+    u = unique.size
+    rows[:u] = unique
+    values[:u] = 0
+    np.add.at(values[:u], inverse, dy)
+    return u

@@ -3,6 +3,7 @@
 import numpy as np
 
 from mesimp_engine.graph import RowGrad, apply
+from mesimp_engine.kernels.row_ops import sum_rows_by_id
 from mesimp_engine.memory import empty
 from mesimp_engine.ops.base import Op
 
@@ -28,16 +29,18 @@ class Lookup(Op):
             raise IndexError(
                 f"Lookup: id out of range [0, {E.shape[0]}) (min {self.ids.min()}, max {self.ids.max()})"
             )
-        self.d = E.shape[1]
-        y = np.take(E, self.ids, axis=0, out=empty(self.ids.shape + (E.shape[1],), E.dtype))
+        self.d, self.V = E.shape[1], E.shape[0]
+        # ids are checked above: mode "clip" spares NumPy's copy guarding against a bad id
+        y = np.take(E, self.ids, axis=0, out=empty(self.ids.shape + (E.shape[1],), E.dtype), mode="clip")
         return y.reshape(self.ids.shape[0], -1) if self.ids.ndim == 2 else y
 
     def backward(self, dy, needs):
         flat_ids = self.ids.reshape(-1)
-        rows, inverse = np.unique(flat_ids, return_inverse=True)
-        values = np.zeros((rows.size, self.d), dtype=dy.dtype)
-        np.add.at(values, inverse, dy.reshape(-1, self.d))
-        return (RowGrad(rows, values),)
+        rows = np.empty(min(flat_ids.size, self.V), dtype=np.int64)
+        values = np.empty((rows.size, self.d), dtype=dy.dtype)
+        rank = np.empty(self.V, dtype=np.int64)
+        u = sum_rows_by_id(flat_ids, np.ascontiguousarray(dy).reshape(-1, self.d), rank, rows, values)
+        return (RowGrad(rows[:u], values[:u]),)
 
 
 def lookup(E, ids):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mesimp_engine.kernels.row_ops import add_rows_, add_rows_numpy, zero_rows_, zero_rows_numpy
+from mesimp_engine.kernels.row_ops import (
+    add_rows_, add_rows_numpy, sum_rows_by_id, sum_rows_by_id_numpy, zero_rows_, zero_rows_numpy)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -32,3 +33,25 @@ def test_rows_out_of_range_raise():
     with pytest.raises(IndexError):
         zero_rows_(grad, np.array([-1], np.int64))
     assert not grad.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, V, m", [(0, 5, 3), (1, 1, 4), (50, 7, 3), (300, 1000, 5), (64, 64, 1)])
+def test_sum_rows_by_id_matches_twin(dtype, n, V, m):
+    rng = np.random.default_rng(n + V)
+    ids = rng.integers(0, V, size=n)
+    dy = rng.standard_normal((n, m)).astype(dtype)
+    got, want = [], []
+    for fn, out in ((sum_rows_by_id, got), (sum_rows_by_id_numpy, want)):
+        rows, values = np.full(min(n, V), -7, np.int64), np.full((min(n, V), m), np.nan, dtype)
+        u = fn(ids, dy, np.empty(V, np.int64), rows, values)
+        out.extend([rows[:u], values[:u]])
+    np.testing.assert_array_equal(got[0], np.unique(ids))
+    np.testing.assert_array_equal(got[0], want[0])
+    # the same additions in the same order as np.add.at: equal to the last bit
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_sum_rows_by_id_rejects_an_id_out_of_range():
+    with pytest.raises(IndexError):
+        sum_rows_by_id(np.array([0, 3]), np.ones((2, 2)), np.empty(3, np.int64), np.empty(2, np.int64), np.empty((2, 2)))
