@@ -58,14 +58,20 @@ def zero_rows_numpy(grad, rows):
 
 @njit(cache=True)
 def sum_rows_by_id(ids, dy, rank, rows, values):
-    """ids (n,) integers in [0, V); dy (n, m); rank (V,) int64 scratch; rows (>= n unique,)
-    int64; values (>= n unique, m). Writes rows[:u] = the sorted unique ids and values[:u] =
-    for each, the sum of dy[p] over the positions p with that id, in increasing p (the order
-    of ``np.add.at``); returns u. IndexError for an id outside [0, V)."""
-    _check_rows(ids, rank.shape[0])
+    """ids (n, F) integers in [0, V); dy (n, F * m), any strides (the lookup's slice of a
+    concatenation's gradient); rank (V,) int64 scratch; rows (>= u,) int64 and values
+    (>= u, m), u the number of unique ids. Writes rows[:u] = the sorted unique ids and
+    values[:u] = for each, the sum of dy[b, f * m : (f + 1) * m] over the positions (b, f)
+    with that id, in row-major order of the positions (the order of ``np.add.at`` on the
+    flattened ids); returns u. IndexError for an id outside [0, V)."""
+    n, F = ids.shape
+    m = values.shape[1]
+    for b in range(n):
+        _check_rows(ids[b], rank.shape[0])
     rank[:] = -1
-    for p in range(ids.shape[0]):
-        rank[ids[p]] = 0
+    for b in range(n):
+        for f in range(F):
+            rank[ids[b, f]] = 0
     u = 0
     for j in range(rank.shape[0]):
         if rank[j] == 0:
@@ -74,19 +80,20 @@ def sum_rows_by_id(ids, dy, rank, rows, values):
             u += 1
     for r in range(u):
         values[r, :] = 0
-    for p in range(ids.shape[0]):
-        v = values[rank[ids[p]]]
-        d = dy[p]
-        for i in range(d.shape[0]):
-            v[i] += d[i]
+    for b in range(n):
+        for f in range(F):
+            v = values[rank[ids[b, f]]]
+            d = dy[b, f * m : f * m + m]
+            for i in range(m):
+                v[i] += d[i]
     return u
 
 
 def sum_rows_by_id_numpy(ids, dy, rank, rows, values):
     """NumPy twin of ``sum_rows_by_id``."""
-    unique, inverse = np.unique(ids, return_inverse=True)
+    unique, inverse = np.unique(ids.reshape(-1), return_inverse=True)
     u = unique.size
     rows[:u] = unique
     values[:u] = 0
-    np.add.at(values[:u], inverse, dy)
+    np.add.at(values[:u], inverse, dy.reshape(-1, values.shape[1]))
     return u

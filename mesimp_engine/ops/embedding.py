@@ -35,11 +35,12 @@ class Lookup(Op):
         return y.reshape(self.ids.shape[0], -1) if self.ids.ndim == 2 else y
 
     def backward(self, dy, needs):
-        flat_ids = self.ids.reshape(-1)
-        rows = np.empty(min(flat_ids.size, self.V), dtype=np.int64)
+        ids = self.ids.reshape(self.ids.shape[0], -1)
+        rows = np.empty(min(ids.size, self.V), dtype=np.int64)
         values = np.empty((rows.size, self.d), dtype=dy.dtype)
         rank = np.empty(self.V, dtype=np.int64)
-        u = sum_rows_by_id(flat_ids, np.ascontiguousarray(dy).reshape(-1, self.d), rank, rows, values)
+        # dy as it comes (often a column slice of a concatenation's gradient: no copy)
+        u = sum_rows_by_id(ids, dy.reshape(ids.shape[0], -1), rank, rows, values)
         return (RowGrad(rows[:u], values[:u]),)
 
 

@@ -36,14 +36,15 @@ def test_rows_out_of_range_raise():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n, V, m", [(0, 5, 3), (1, 1, 4), (50, 7, 3), (300, 1000, 5), (64, 64, 1)])
-def test_sum_rows_by_id_matches_twin(dtype, n, V, m):
+@pytest.mark.parametrize("n, F, V, m", [(0, 1, 5, 3), (1, 1, 1, 4), (50, 1, 7, 3), (30, 4, 1000, 5), (64, 3, 64, 1)])
+def test_sum_rows_by_id_matches_twin(dtype, n, F, V, m):
     rng = np.random.default_rng(n + V)
-    ids = rng.integers(0, V, size=n)
-    dy = rng.standard_normal((n, m)).astype(dtype)
+    ids = rng.integers(0, V, size=(n, F))
+    # dy a column slice of a wider gradient, as a concatenation hands it to a lookup
+    dy = rng.standard_normal((n, F * m + 3)).astype(dtype)[:, 2 : 2 + F * m]
     got, want = [], []
     for fn, out in ((sum_rows_by_id, got), (sum_rows_by_id_numpy, want)):
-        rows, values = np.full(min(n, V), -7, np.int64), np.full((min(n, V), m), np.nan, dtype)
+        rows, values = np.full(min(n * F, V), -7, np.int64), np.full((min(n * F, V), m), np.nan, dtype)
         u = fn(ids, dy, np.empty(V, np.int64), rows, values)
         out.extend([rows[:u], values[:u]])
     np.testing.assert_array_equal(got[0], np.unique(ids))
@@ -54,4 +55,4 @@ def test_sum_rows_by_id_matches_twin(dtype, n, V, m):
 
 def test_sum_rows_by_id_rejects_an_id_out_of_range():
     with pytest.raises(IndexError):
-        sum_rows_by_id(np.array([0, 3]), np.ones((2, 2)), np.empty(3, np.int64), np.empty(2, np.int64), np.empty((2, 2)))
+        sum_rows_by_id(np.array([[0], [3]]), np.ones((2, 2)), np.empty(3, np.int64), np.empty(2, np.int64), np.empty((2, 2)))
