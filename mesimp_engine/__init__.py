@@ -23,4 +23,4 @@ if not NUMPY_LOADED_FIRST:
     # 41 ms with the short wait; the BLAS product itself is unchanged (2 cores, EPYC).
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from mesimp_engine.sparsity.topk import topk  # noqa: E402  (the public top-k entry point)
+from mesimp_engine.sparsity.topk import topk  # noqa: E402, F401  (the public top-k entry point)

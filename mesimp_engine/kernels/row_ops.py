@@ -57,6 +57,39 @@ def zero_rows_numpy(grad, rows):
 
 
 @njit(cache=True)
+def selected_rows(idx, rows, rank):
+    """Mark the units selected by any example (meProp's selection idx (B, k); an embedding's
+    ids (n, F)).
+
+    idx (B, k) integers in [0, n_out). Outputs: rank (n_out,) int64, set to the position of unit j
+    in the sorted list of selected units, or -1; rows (n_out,) int64, whose first n_rows
+    entries become that sorted list. Returns n_rows.
+    """
+    rank[:] = -1
+    for b in range(idx.shape[0]):
+        for t in range(idx.shape[1]):
+            rank[idx[b, t]] = 0
+    n_rows = 0
+    for j in range(rank.shape[0]):
+        if rank[j] == 0:
+            rank[j] = n_rows
+            rows[n_rows] = j
+            n_rows += 1
+    return n_rows
+
+
+def selected_rows_numpy(idx, rows, rank):
+    """NumPy twin of ``selected_rows``."""
+    mask = np.zeros(rank.shape[0], dtype=bool)
+    mask[idx.ravel()] = True
+    chosen = np.flatnonzero(mask)
+    rank[:] = -1
+    rank[chosen] = np.arange(chosen.size)
+    rows[: chosen.size] = chosen
+    return chosen.size
+
+
+@njit(cache=True)
 def sum_rows_by_id(ids, dy, rank, rows, values):
     """ids (n, F) integers in [0, V); dy (n, F * m), any strides (the lookup's slice of a
     concatenation's gradient); rank (V,) int64 scratch; rows (>= u,) int64 and values
@@ -68,16 +101,7 @@ def sum_rows_by_id(ids, dy, rank, rows, values):
     m = values.shape[1]
     for b in range(n):
         _check_rows(ids[b], rank.shape[0])
-    rank[:] = -1
-    for b in range(n):
-        for f in range(F):
-            rank[ids[b, f]] = 0
-    u = 0
-    for j in range(rank.shape[0]):
-        if rank[j] == 0:
-            rank[j] = u
-            rows[u] = j
-            u += 1
+    u = selected_rows(ids, rows, rank)
     for r in range(u):
         values[r, :] = 0
     for b in range(n):

@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from mesimp_engine.kernels.magnitude_key import magnitude_bits
+from mesimp_engine.kernels.row_ops import selected_rows, selected_rows_numpy  # noqa: F401 (re-exported)
 from mesimp_engine.kernels.row_tiles import TILE_VECTORS, VECTOR_BYTES, VECTOR_COUNTS, outer_sum, prefetch, row_sum, store_fence, stream_ok
 from mesimp_engine.kernels.topk_filter import filter_rows
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
@@ -38,36 +39,7 @@ from mesimp_engine.kernels.topk_reference import topk_rows_numpy
 # which rows of W receive a gradient
 
 
-@njit(cache=True)
-def selected_rows(idx, rows, rank):
-    """Mark the units selected by any example.
-
-    idx (B, k) int64 in [0, n_out). Outputs: rank (n_out,) int64, set to the position of unit j
-    in the sorted list of selected units, or -1; rows (n_out,) int64, whose first n_rows
-    entries become that sorted list. Returns n_rows.
-    """
-    rank[:] = -1
-    for b in range(idx.shape[0]):
-        for t in range(idx.shape[1]):
-            rank[idx[b, t]] = 0
-    n_rows = 0
-    for j in range(rank.shape[0]):
-        if rank[j] == 0:
-            rank[j] = n_rows
-            rows[n_rows] = j
-            n_rows += 1
-    return n_rows
-
-
-def selected_rows_numpy(idx, rows, rank):
-    """NumPy twin of ``selected_rows``."""
-    mask = np.zeros(rank.shape[0], dtype=bool)
-    mask[idx.ravel()] = True
-    chosen = np.flatnonzero(mask)
-    rank[:] = -1
-    rank[chosen] = np.arange(chosen.size)
-    rows[: chosen.size] = chosen
-    return chosen.size
+# ``selected_rows`` (and its twin) live in row_ops, which also serves embeddings with it
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 """Inverted dropout."""
 
-import numpy as np
-
 from mesimp_engine.graph import apply
 from mesimp_engine.ops.base import Op
 

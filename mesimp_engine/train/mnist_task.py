@@ -1,7 +1,5 @@
 """The MNIST task: data, model, mini-batches, loss and accuracy for the trainer."""
 
-import numpy as np
-
 from mesimp_engine.data.prepared import load_mnist
 from mesimp_engine.graph import Graph
 from mesimp_engine.models.mlp import MLP

@@ -1,8 +1,6 @@
 """The POS-tagging task: UD English EWT XPOS tags (Penn Treebank tags), one sentence per
 graph and per update, as in the papers; score: per-token accuracy."""
 
-import numpy as np
-
 from mesimp_engine.data.prepared import load_pos
 from mesimp_engine.data.vocab import replace_singletons
 from mesimp_engine.graph import Graph

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 
-from mesimp_engine.data.arcstandard import Configuration
 from mesimp_engine.data.conllu import check_tree
 
 

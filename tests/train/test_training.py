@@ -9,7 +9,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 SMALL = ["--hidden", "64", "--limit-train", "600", "--limit-eval", "500", "--no-progress"]
 
@@ -79,8 +78,8 @@ def test_evaluation_steps_spread_evenly():
 
 
 def test_same_seed_same_numbers(prepared_data, tmp_path):
-    a = _train(prepared_data, tmp_path / "a", "--epochs", "1", "--dropout", "0.2", *SMALL)
-    b = _train(prepared_data, tmp_path / "b", "--epochs", "1", "--dropout", "0.2", *SMALL)
+    _train(prepared_data, tmp_path / "a", "--epochs", "1", "--dropout", "0.2", *SMALL)
+    _train(prepared_data, tmp_path / "b", "--epochs", "1", "--dropout", "0.2", *SMALL)
     ra = json.loads((tmp_path / "a" / "results.json").read_text())
     rb = json.loads((tmp_path / "b" / "results.json").read_text())
     assert _scores(ra) == _scores(rb)
