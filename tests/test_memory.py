@@ -1,0 +1,62 @@
+"""64-byte aligned allocation (mesimp_engine.memory) and the engine's use of it."""
+
+import numpy as np
+import pytest
+
+from mesimp_engine import memory, ops
+from mesimp_engine.graph import Graph
+from mesimp_engine.nn import Linear
+from mesimp_engine.parameter import Parameter
+
+
+@pytest.mark.parametrize("shape", [(0,), (1,), (3, 5), (1000, 77), (2, 3, 4)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8])
+def test_aligned_empty_is_aligned_contiguous_and_writable(shape, dtype):
+    a = memory.aligned_empty(shape, dtype)
+    assert a.shape == shape and a.dtype == dtype
+    assert a.flags.c_contiguous and a.flags.writeable
+    assert memory.is_aligned(a) or a.size == 0  # an empty array has no data to align
+    a[...] = 7
+    assert np.all(a == 7)
+
+
+def test_empty_aligns_from_the_threshold():
+    big = memory.empty((memory.ALIGN_FROM_BYTES // 4,), np.float32)
+    assert memory.is_aligned(big)
+    small = memory.empty((3,), np.float32)
+    assert small.shape == (3,) and small.dtype == np.float32
+
+
+def test_as_aligned_copies_only_large_misaligned_arrays():
+    n = memory.ALIGN_FROM_BYTES // 4 + 16
+    misaligned = memory.aligned_empty((n + 1,), np.float32)[1:]
+    misaligned[:] = np.arange(n)
+    assert not memory.is_aligned(misaligned)
+    fixed = memory.as_aligned(misaligned)
+    assert memory.is_aligned(fixed) and np.array_equal(fixed, misaligned)
+    assert memory.as_aligned(fixed) is fixed
+    small = np.arange(5.0)
+    assert memory.as_aligned(small) is small
+    transposed = memory.as_aligned(np.ones((300, 200), np.float32).T)
+    assert transposed.flags.c_contiguous and memory.is_aligned(transposed)
+
+
+def test_zeros_like():
+    z = memory.zeros_like(np.ones((400, 300), np.float32))
+    assert z.shape == (400, 300) and z.dtype == np.float32 and not z.any() and memory.is_aligned(z)
+
+
+def test_engine_arrays_are_aligned():
+    """What the kernels stream over: weights, their gradients, products, lookups, concatenations."""
+    layer = Linear(2400, 500, rng=0)
+    assert memory.is_aligned(layer.weight.value) and memory.is_aligned(layer.weight.grad)
+    p = Parameter(np.ones((300, 100), np.float32)[:, ::1])
+    assert memory.is_aligned(p.value)
+    table = Parameter(np.random.default_rng(0).standard_normal((100, 50)).astype(np.float32))
+    Graph()
+    ids = np.random.default_rng(1).integers(0, 100, size=(400, 8))
+    looked = ops.lookup(table, ids)
+    joined = ops.concat([looked, looked], axis=1)
+    product = layer(np.ones((64, 2400), np.float32))
+    assert memory.is_aligned(looked.value) and memory.is_aligned(joined.value)
+    assert memory.is_aligned(product.value)
