@@ -251,8 +251,12 @@ def _dx_buffer(x, need_dx, dx_out):
 def _chunk(work, n_in):
     """Columns per thread task for a problem of ``work`` multiply-adds: all of them (serial)
     below _SERIAL_WORK, where waking the thread pool costs more than it saves; else one
-    contiguous slice per thread (narrower slices measured no faster). Either way every output
-    element is the same sum, in the same order of terms."""
+    contiguous slice per thread (narrower slices measured no faster). Slices start at
+    multiples of 16 columns, so on 64-byte aligned rows (the engine's arrays) every output
+    element is the same sum, in the same order of terms, whatever the thread count. On rows
+    that are not aligned, the few columns before a slice's first aligned one are summed four
+    terms at a time (``sparse_linear._dx_by_example``, ``_dW_by_unit``) instead of one, and
+    may differ in the last bit with the number of threads."""
     if work < _SERIAL_WORK:
         return n_in
     return min(n_in, -(-n_in // (16 * numba.get_num_threads())) * 16)
