@@ -12,8 +12,9 @@ are 256 float32 or 128 float64 columns). out and rows (int64) and scales (src's 
 1-D, src 2-D C-contiguous. r0 lets one list of rows serve every example (unified dx: rows
 = the k kept units, r0 = p0).
 
-``outer_sum(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors)``, a block of the
-product g^T src (unified dW = dy[:, kept]^T x):
+``outer_sum(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors, stream=False)``, a
+block of the product g^T src (unified dW = dy[:, kept]^T x, with g = dy[:, kept]; unified
+dx = dy[:, kept] W[kept], with g = dy[:, kept]^T and src = W[kept]):
 
     out[r + u, col : col + w] = (... if accumulate else 0)
                                 + sum_{b0 <= b < b1} g[b, u0 + u] * src[b, col : col + w]
@@ -35,7 +36,7 @@ every vector of their rows straddles; the same tile on such rows took 12-15 ms. 
 allocates its large arrays 64-byte aligned (``mesimp_engine.memory``), and callers start
 the tiles at a 64-byte column boundary.
 
-``stream=True`` (``row_sum``) writes out with non-temporal stores (LLVM ``!nontemporal``): the written
+``stream=True`` writes out with non-temporal stores (LLVM ``!nontemporal``): the written
 lines go to memory without first being read into the cache, which saves the read of an
 output far larger than the caches (dx of the parser's layer, 96 MB: 12.0 -> 8.6 ms above).
 It needs out + o 64-byte aligned (the caller checks; ``stream_ok``) and a ``store_fence()``
@@ -83,7 +84,7 @@ def row_sum(out, o, src, rows, r0, scales, p0, p1, col, accumulate, stream, vect
     out[o : o + width] = total
 
 
-def outer_sum(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors):
+def outer_sum(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors, stream=False):
     """See the module docstring (``units`` in UNIT_COUNTS, ``vectors`` in OUTER_VECTORS)."""
     width = vectors * VECTOR_BYTES // src.itemsize
     total = out[r : r + units, col : col + width].copy() if accumulate else np.zeros((units, width), out.dtype)
@@ -191,8 +192,8 @@ def _row_sum_jit(out, o, src, rows, r0, scales, p0, p1, col, accumulate, stream,
 
 
 @intrinsic
-def _outer_sum(typingctx, out, out_stride, r, col, g, g_stride, u0, src, src_stride, b0, b1, accumulate, units, vectors):
-    signature = types.void(out, out_stride, r, col, g, g_stride, u0, src, src_stride, b0, b1, accumulate, units, vectors)
+def _outer_sum(typingctx, out, out_stride, r, col, g, g_stride, u0, src, src_stride, b0, b1, accumulate, units, vectors, stream):
+    signature = types.void(out, out_stride, r, col, g, g_stride, u0, src, src_stride, b0, b1, accumulate, units, vectors, stream)
 
     def codegen(context, builder, sig, args):
         e = _Emitter(context, builder, sig, args, sig.args[7].dtype)
@@ -218,17 +219,20 @@ def _outer_sum(typingctx, out, out_stride, r, col, g, g_stride, u0, src, src_str
                         scale = _splat(builder, weight, e.vector)
                         for v in range(n_vectors):
                             e.fma_into(sums[u * n_vectors + v], scale, terms[v])
-                for i, total in enumerate(sums):
-                    e.store(builder.load(total), target, offset(*divmod(i, n_vectors)))
+                with builder.if_else(args[14]) as (streaming, plain):
+                    for mode, block in ((True, streaming), (False, plain)):
+                        with block:
+                            for i, total in enumerate(sums):
+                                e.store(builder.load(total), target, offset(*divmod(i, n_vectors)), streaming=mode)
         return context.get_dummy_value()
 
     return signature, codegen
 
 
 @overload(outer_sum, jit_options={"cache": True})
-def _outer_sum_jit(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors):
-    def impl(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors):
-        _outer_sum(out, out.shape[1], r, col, g, g.shape[1], u0, src, src.shape[1], b0, b1, accumulate, units, vectors)
+def _outer_sum_jit(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors, stream=False):
+    def impl(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors, stream=False):
+        _outer_sum(out, out.shape[1], r, col, g, g.shape[1], u0, src, src.shape[1], b0, b1, accumulate, units, vectors, stream)
 
     return impl
 

@@ -29,7 +29,7 @@ from mesimp_engine.kernels import sparse_linear as kernels
 from mesimp_engine.kernels.blas import matmul as gemm
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
 from mesimp_engine.kernels.topk_filter import filter_work
-from mesimp_engine.memory import empty
+from mesimp_engine.memory import as_aligned, empty
 from mesimp_engine.sparsity.topk import lanes_for, topk
 
 # Work (multiply-adds) below which the kernels run serially.
@@ -235,7 +235,10 @@ def backward_unified(x, W, dy, cols, need_dx=True, db=None, dx_out=None, dW_out=
         dW_rows = empty((k, x.shape[1]), x.dtype) if dW_out is None else dW_out[:k]
         dx = _dx_buffer(x, need_dx, dx_out)
         chunk = _chunk(dy_cols.size * x.shape[1] * (2 if need_dx else 1), x.shape[1])
-        kernels.unified_backward(x, W, dy_cols, cols, chunk, need_dx, dx, dW_rows)
+        # dx's tiles read the kept rows of W and the weights transposed (k x B), contiguous
+        W_kept = as_aligned(np.take(W, cols, axis=0)) if need_dx else W[:0]
+        dy_cols_t = np.ascontiguousarray(dy_cols.T) if need_dx else dy_cols[:0].T
+        kernels.unified_backward(x, W, cols, dy_cols, dy_cols_t, W_kept, chunk, need_dx, dx, dW_rows)
         return (dx if need_dx else None), cols, dW_rows, db
     dW_rows = gemm(dy_cols.T, x, out=None if dW_out is None else dW_out[:k])
     dx = gemm(dy_cols, np.take(W, cols, axis=0), out=dx_out) if need_dx else None

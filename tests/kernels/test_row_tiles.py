@@ -62,18 +62,24 @@ def test_stream_ok_checks_alignment():
 @pytest.mark.parametrize("units", T.UNIT_COUNTS)
 @pytest.mark.parametrize("vectors", T.OUTER_VECTORS)
 @pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("b", [(0, 9), (4, 5), (3, 3)])
-def test_outer_sum_matches_twin(dtype, units, vectors, accumulate, b):
+def test_outer_sum_matches_twin(dtype, units, vectors, accumulate, stream, b):
     rng = np.random.default_rng(1)
     lanes = T.VECTOR_BYTES // np.dtype(dtype).itemsize
     n_in = (vectors + 2) * lanes + 3
     src = rng.standard_normal((9, n_in)).astype(dtype)
     g = rng.standard_normal((9, 7)).astype(dtype)
-    out = rng.standard_normal((6, n_in)).astype(dtype)
-    r, col, u0 = 1, lanes + 2, 2
-    got, want = out.copy(), out.copy()
-    _outer(got, r, col, g, u0, src, b[0], b[1], accumulate, units, vectors)
-    T.outer_sum(want, r, col, g, u0, src, b[0], b[1], accumulate, units, vectors)
+    # rows of 64-byte multiples, aligned: streaming stores need the tile aligned
+    n_out_cols = (n_in + lanes - 1) // lanes * lanes
+    out = aligned_empty((6, n_out_cols), dtype)
+    out[:] = rng.standard_normal(out.shape).astype(dtype)
+    src = np.ascontiguousarray(np.pad(src, ((0, 0), (0, n_out_cols - n_in))))
+    r, col, u0 = 1, lanes, 2
+    got, want = aligned_empty(out.shape, dtype), out.copy()
+    got[:] = out
+    _outer(got, r, col, g, u0, src, b[0], b[1], accumulate, units, vectors, stream)
+    T.outer_sum(want, r, col, g, u0, src, b[0], b[1], accumulate, units, vectors, stream)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(got, want, **tol)
     width = vectors * lanes
@@ -86,5 +92,7 @@ def test_outer_sum_matches_twin(dtype, units, vectors, accumulate, b):
 
 
 @njit(cache=True)
-def _outer(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors):
-    T.outer_sum(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors)
+def _outer(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors, stream):
+    T.outer_sum(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors, stream)
+    if stream:
+        T.store_fence()

@@ -210,11 +210,12 @@ def test_unified_backward_matches_twin_and_dense_product(dtype, shape, chunk, of
     x, W = _shifted(x, offsets[0]), _shifted(W, offsets[1])
     cols = np.sort(np.random.default_rng(7).choice(n_out, size=k, replace=False)).astype(np.int64)
     g = np.ascontiguousarray(dy[:, cols])
+    gT, Wk = np.ascontiguousarray(g.T), _shifted(W[cols], offsets[1])
     outs = []
     for fn in (K.unified_backward, K.unified_backward_numpy):
         dx = _filled((B, n_in) if need_dx else (0, 0), dtype, offsets[2])
         dW = _filled((k, n_in), dtype, 0)
-        fn(x, W, g, cols, chunk, need_dx, dx, dW)
+        fn(x, W, cols, g, gT, Wk, chunk, need_dx, dx, dW)
         outs.append((dx, dW))
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     (dx, dW), (dx_ref, dW_ref) = outs
@@ -239,7 +240,7 @@ def test_aligned_results_do_not_depend_on_the_column_split(unified):
             cols = np.arange(k, dtype=np.int64) * 3
             g = np.ascontiguousarray(dy[:, cols])
             dx, dW = _filled((B, n_in), np.float32, 0), _filled((k, n_in), np.float32, 0)
-            K.unified_backward(x, W, g, cols, chunk, True, dx, dW)
+            K.unified_backward(x, W, cols, g, np.ascontiguousarray(g.T), _shifted(W[cols], 0), chunk, True, dx, dW)
         else:
             dx, dW = _run(K.sparse_backward, x, W, dy, idx, chunk, True, block=8)
         results.append((dx, dW))
