@@ -211,9 +211,10 @@ def select_and_backward(x, W, dy, k, blocks=1, need_dx=True, dx_out=None, dW_out
 UNIFIED_KERNELS_UP_TO = 64
 """Kept units (k) up to which unified meProp runs the engine's register-tile kernels
 (``sparse_linear.unified_backward``) rather than two BLAS products: at k = 20 on the
-parser's shape they take 15.8 ms where OpenBLAS takes 18.9 (its packing of x costs more
-than the product); from k = 128 BLAS is faster (27.6 against 36.1 ms at 1,024 x 8,192 ->
-8,192), its kernels then running near the machine's peak (measured, AMD EPYC Zen 4)."""
+parser's shape they take 13.6 ms where OpenBLAS takes 20.1 (its packing of x costs more
+than the product), at k = 64 on 1,024 x 8,192 -> 8,192 14.3 against 17.9 ms; at k = 128
+the two are even (42 ms), and from k = 256 BLAS is faster (56 against 61 ms), its kernels
+then running near the machine's peak (measured in turns, AMD EPYC Zen 4)."""
 
 
 def backward_unified(x, W, dy, cols, need_dx=True, db=None, dx_out=None, dW_out=None):
