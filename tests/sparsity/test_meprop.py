@@ -7,7 +7,10 @@ import pytest
 from mesimp_engine.sparsity import meprop
 
 # (B, n_in, n_out, k): n_out <= B and n_out > B take the two kernel orders
-SHAPES = [(1, 3, 1, 1), (6, 9, 4, 2), (4, 33, 17, 5), (40, 65, 12, 3), (3, 8, 70, 7), (16, 20, 16, 16)]
+# the last two: register tiles and their leftover columns (600 inputs), and unified with more
+# kept units than UNIFIED_KERNELS_UP_TO (the BLAS products)
+SHAPES = [(1, 3, 1, 1), (6, 9, 4, 2), (4, 33, 17, 5), (40, 65, 12, 3), (3, 8, 70, 7), (16, 20, 16, 16),
+          (30, 600, 40, 9), (20, 70, 100, 70)]
 
 
 def _problem(seed, B, n_in, n_out, dtype=np.float64):
