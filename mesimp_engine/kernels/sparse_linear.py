@@ -11,15 +11,19 @@ dW is returned compactly: ``rows`` (n_rows,) are the sorted units selected by an
 the gradient of row ``rows[r]`` of W.
 
 The selection is a sparse (B, n_out) matrix with k entries per row, so both products are
-sparse-times-dense, bound by memory traffic rather than arithmetic. ``sparse_backward`` computes
-dx row by row from the selection (each dx[b] sums k rows of W) and dW row by row from its
-inverted index (built by ``invert_selection``, a counting sort: each dW row sums the rows of x
-of the examples that selected it), one block of examples at a time so that the block's rows
-of x are read from cache by every unit that uses them; both inner loops add four scaled rows per pass over the
-output row, so an output element is loaded and stored once per four FMAs. Threads split the
-n_in columns into slices (no two write the same element). Column indices are unsigned in the
-inner loops: with signed ones Numba adds a negative-index fix-up that stops LLVM from
-vectorising them (measured 5-8x slower).
+sparse-times-dense, bound by memory traffic as much as by arithmetic. ``sparse_backward``
+computes dx row by row from the selection (each dx[b] sums k rows of W) and dW row by row
+from its inverted index (built by ``invert_selection``, a counting sort: each dW row sums the
+rows of x of the examples that selected it), one block of examples at a time so that the
+block's rows of x are read from cache by every unit that uses them. ``unified_backward`` does
+unified meProp (one unit set for the batch) as two dense products, g^T x and g W[kept], in
+4 x 4 outer-product tiles. The sums are register tiles (``row_tiles``): up to 16 vectors of
+an output row held in registers across all of its terms, loaded and stored once, starting
+where the rows are 64-byte aligned. Threads split the n_in columns into slices (no two write
+the same element). The loops over the few columns outside whole aligned vectors
+(``_dx_by_example``, ``_dW_by_unit``, ``_dW_columns``) use unsigned column indices: with
+signed ones Numba adds a negative-index fix-up that stops LLVM from vectorising them
+(measured 5-8x slower).
 
 Every kernel is an ``@njit(cache=True)`` function with caller-allocated outputs and has a NumPy
 twin ``*_numpy`` of the same signature, used by the tests as the reference.
