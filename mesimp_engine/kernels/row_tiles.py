@@ -1,16 +1,15 @@
 """Sums of rows into tiles of accumulators held in registers: the inner loops of meProp's
 backward (``sparse_linear``).
 
-``row_sum(out, o, src, rows, r0, scales, p0, p1, col, accumulate, stream, vectors)``, the
+``row_sum(out, o, src, rows, scales, p0, p1, col, accumulate, stream, vectors)``, the
 weighted sum of gathered rows (per-example dx and dW):
 
     out[o : o + w] = (out[o : o + w] if accumulate else 0)
-                     + sum_{p0 <= p < p1} scales[p] * src[rows[p - r0], col : col + w]
+                     + sum_{p0 <= p < p1} scales[p] * src[rows[p], col : col + w]
 
 with w = vectors * VECTOR_BYTES / itemsize columns (``vectors`` in VECTOR_COUNTS; 16 vectors
 are 256 float32 or 128 float64 columns). out and rows (int64) and scales (src's dtype) are
-1-D, src 2-D C-contiguous. r0 lets one list of rows serve every example (unified dx: rows
-= the k kept units, r0 = p0).
+1-D, src 2-D C-contiguous.
 
 ``outer_sum(out, r, col, g, u0, src, b0, b1, accumulate, units, vectors, stream=False)``, a
 block of the product g^T src (unified dW = dy[:, kept]^T x, with g = dy[:, kept]; unified
@@ -75,12 +74,12 @@ smaller widths as the columns left over need (11 vectors: 8 + 2 + 1, three passe
 terms where single vectors would take eleven)."""
 
 
-def row_sum(out, o, src, rows, r0, scales, p0, p1, col, accumulate, stream, vectors):
+def row_sum(out, o, src, rows, scales, p0, p1, col, accumulate, stream, vectors):
     """See the module docstring (``vectors`` in VECTOR_COUNTS)."""
     width = vectors * VECTOR_BYTES // src.itemsize
     total = out[o : o + width].copy() if accumulate else np.zeros(width, out.dtype)
     for p in range(p0, p1):
-        total += scales[p] * src[rows[p - r0], col : col + width]
+        total += scales[p] * src[rows[p], col : col + width]
     out[o : o + width] = total
 
 
@@ -156,24 +155,24 @@ class _Emitter:
 
 
 @intrinsic
-def _row_sum(typingctx, out, o, src, stride, rows, r0, scales, p0, p1, col, accumulate, stream, vectors):
-    signature = types.void(out, o, src, stride, rows, r0, scales, p0, p1, col, accumulate, stream, vectors)
+def _row_sum(typingctx, out, o, src, stride, rows, scales, p0, p1, col, accumulate, stream, vectors):
+    signature = types.void(out, o, src, stride, rows, scales, p0, p1, col, accumulate, stream, vectors)
 
     def codegen(context, builder, sig, args):
         e = _Emitter(context, builder, sig, args, sig.args[2].dtype)
         target = builder.gep(e.data(0), [e.index(1)])
-        first, stride, column, row_shift = e.index(7), e.index(3), e.index(9), e.index(5)
-        rows, scales, src_data = e.data(4), e.data(6), e.data(2)
-        for n_vectors in e.cases(e.index(12), VECTOR_COUNTS):
-            sums = e.accumulators(n_vectors, args[10], lambda v: e.load(target, v * e.lanes))
-            with cgutils.for_range(builder, builder.sub(e.index(8), first)) as loop:
+        first, stride, column = e.index(6), e.index(3), e.index(8)
+        rows, scales, src_data = e.data(4), e.data(5), e.data(2)
+        for n_vectors in e.cases(e.index(11), VECTOR_COUNTS):
+            sums = e.accumulators(n_vectors, args[9], lambda v: e.load(target, v * e.lanes))
+            with cgutils.for_range(builder, builder.sub(e.index(7), first)) as loop:
                 p = builder.add(first, loop.index)
-                row = builder.load(builder.gep(rows, [builder.sub(p, row_shift)]))
+                row = builder.load(builder.gep(rows, [p]))
                 scale = _splat(builder, builder.load(builder.gep(scales, [p])), e.vector)
                 base = builder.gep(src_data, [builder.add(builder.mul(row, stride), column)])
                 for v, total in enumerate(sums):
                     e.fma_into(total, scale, e.load(base, v * e.lanes))
-            with builder.if_else(args[11]) as (streaming, plain):
+            with builder.if_else(args[10]) as (streaming, plain):
                 for mode, block in ((True, streaming), (False, plain)):
                     with block:
                         for v, total in enumerate(sums):
@@ -184,9 +183,9 @@ def _row_sum(typingctx, out, o, src, stride, rows, r0, scales, p0, p1, col, accu
 
 
 @overload(row_sum, jit_options={"cache": True})
-def _row_sum_jit(out, o, src, rows, r0, scales, p0, p1, col, accumulate, stream, vectors):
-    def impl(out, o, src, rows, r0, scales, p0, p1, col, accumulate, stream, vectors):
-        _row_sum(out, o, src, src.shape[1], rows, r0, scales, p0, p1, col, accumulate, stream, vectors)
+def _row_sum_jit(out, o, src, rows, scales, p0, p1, col, accumulate, stream, vectors):
+    def impl(out, o, src, rows, scales, p0, p1, col, accumulate, stream, vectors):
+        _row_sum(out, o, src, src.shape[1], rows, scales, p0, p1, col, accumulate, stream, vectors)
 
     return impl
 

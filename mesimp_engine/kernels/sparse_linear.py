@@ -197,58 +197,29 @@ def _aligned_from(a, c0, c1):
 
 
 @njit(cache=True, fastmath=True)
-def _dx_rows(W, rows, shared, picked, passes, b0, b1, stream, dx, ahead, a_first, a_stop, a0, a1):
-    """Rows [b0, b1) of dx (as ``_dx_by_example``) over the column ``passes`` of register
-    tiles (``_column_passes``): for each tile, every example sums its k rows of W into it.
-
-    While at it, the rows [a_first, a_stop) of ``ahead`` (the next block's rows of x, that
-    the next dW tiles read), columns [a0, a1), are prefetched, a share of their lines in
-    each pass: the tiles here are bound by arithmetic, and the loads of the dW tiles that
-    follow then find x in the cache (unified meProp at the parser's shape: 14.6-17.9 ms
-    without, 12.4-15.4 with, in the same runs). Pass an empty range to prefetch nothing.
-    """
+def _dx_tiled(W, idx, picked, c0, c1, stream, dx):
+    """Columns [c0, c1) of per-example dx (as ``_dx_by_example``), a register tile of columns
+    at a time (``row_sum`` over ``_column_passes``): for each tile, every example sums its k
+    rows of W into it. The tile's columns of W (n_out rows x 1 KB, 512 KB at the parser's 500
+    units) stay in L2 for all examples. The tiles start where W's rows are 64-byte aligned;
+    the columns before and after them (fewer than a vector each) go through
+    ``_dx_by_example``. Streaming stores (when ``stream``) need dx aligned like W."""
     n_in = W.shape[1]
     k = picked.shape[1]
-    scales, out, later = picked.reshape(-1), dx.reshape(-1), ahead.reshape(-1)
+    rows, scales, out = idx.reshape(-1), picked.reshape(-1), dx.reshape(-1)
     lanes = VECTOR_BYTES // W.itemsize
-    n_lines = (a1 - a0 + lanes - 1) // lanes
-    n_passes = passes.shape[0]
-    for i in range(n_passes):
-        c, vectors = passes[i, 0], passes[i, 1]
-        l0, l1 = n_lines * i // n_passes, n_lines * (i + 1) // n_passes
-        for b in range(b0, b1):
-            a = a_first + b - b0
-            if a < a_stop:
-                for line in range(l0, l1):
-                    prefetch(later, a * ahead.shape[1] + a0 + line * lanes)
-            row_sum(out, b * n_in + c, W, rows, b * k if shared else 0, scales, b * k, b * k + k, c, False, stream, vectors)
-
-
-@njit(cache=True, fastmath=True)
-def _dx_plan(W, rows, shared, picked, c0, c1, stream, dx):
-    """The register tiles of columns [c0, c1) of dx: they start where W's rows are 64-byte
-    aligned, and the columns before and after them (fewer than a vector each) are computed
-    here by ``_dx_by_example``. Returns the tiles' column passes and whether they may
-    stream (``stream`` asked, and dx aligned at the same columns)."""
     a = _aligned_from(W, c0, c1)
     if a > c0:
-        _dx_by_example_serial(W, rows, shared, picked, c0, a, dx)
-    passes = _column_passes(a, c1, VECTOR_BYTES // W.itemsize)
-    end = passes[-1, 0] + passes[-1, 1] * VECTOR_BYTES // W.itemsize if passes.shape[0] else a
+        _dx_by_example_serial(W, rows, False, picked, c0, a, dx)
+    passes = _column_passes(a, c1, lanes)
+    end = passes[-1, 0] + passes[-1, 1] * lanes if passes.shape[0] else a
     if end < c1:
-        _dx_by_example_serial(W, rows, shared, picked, end, c1, dx)
-    stream = stream and (W.shape[1] * dx.itemsize) % VECTOR_BYTES == 0 and stream_ok(dx.reshape(-1), a)
-    return passes, stream
-
-
-@njit(cache=True, fastmath=True)
-def _dx_tiled(W, rows, shared, picked, c0, c1, stream, dx):
-    """Columns [c0, c1) of dx (as ``_dx_by_example``), a register tile of columns at a time
-    (``_dx_rows``, ``_dx_plan``). The tile's columns of W (n_out rows x 1 KB, 512 KB at the
-    parser's 500 units) stay in L2 for all examples. Streaming stores (when ``stream``)
-    need dx aligned like W."""
-    passes, stream = _dx_plan(W, rows, shared, picked, c0, c1, stream, dx)
-    _dx_rows(W, rows, shared, picked, passes, 0, dx.shape[0], stream, dx, W, 0, 0, 0, 0)
+        _dx_by_example_serial(W, rows, False, picked, end, c1, dx)
+    stream = stream and (n_in * dx.itemsize) % VECTOR_BYTES == 0 and stream_ok(out, a)
+    for i in range(passes.shape[0]):
+        c, vectors = passes[i, 0], passes[i, 1]
+        for b in range(dx.shape[0]):
+            row_sum(out, b * n_in + c, W, rows, scales, b * k, b * k + k, c, False, stream, vectors)
     if stream:
         store_fence()
 
@@ -287,7 +258,7 @@ def _dW_tiled(x, ptr, examples, values, block, c0, c1, dW_rows):
                             prefetch(flat, b * n_in + nc + line * lanes)
                     p0, p1 = ptr[q * n_rows + r], ptr[q * n_rows + r + 1]
                     if q == 0 or p1 > p0:
-                        row_sum(out, r * n_in + c, x, examples, 0, values, p0, p1, c, q > 0, False, vectors)
+                        row_sum(out, r * n_in + c, x, examples, values, p0, p1, c, q > 0, False, vectors)
     end = passes[-1, 0] + passes[-1, 1] * lanes if n_passes else start
     if end < c1:
         _dW_by_unit_serial(x, ptr, examples, values, end, c1, dW_rows)
@@ -317,18 +288,17 @@ def sparse_backward(x, W, idx, picked, ptr, examples, values, block, chunk, need
     """
     n_in = x.shape[1]
     stream = need_dx and dx.nbytes >= STREAM_BYTES
-    rows = idx.reshape(-1)
     n_chunks = (n_in + chunk - 1) // chunk
     if n_chunks == 1:
         _dW_tiled(x, ptr, examples, values, block, 0, n_in, dW_rows)
         if need_dx:
-            _dx_tiled(W, rows, False, picked, 0, n_in, stream, dx)
+            _dx_tiled(W, idx, picked, 0, n_in, stream, dx)
         return
     for c in prange(n_chunks):
         c0, c1 = c * chunk, min(c * chunk + chunk, n_in)
         _dW_tiled(x, ptr, examples, values, block, c0, c1, dW_rows)
         if need_dx:
-            _dx_tiled(W, rows, False, picked, c0, c1, stream, dx)
+            _dx_tiled(W, idx, picked, c0, c1, stream, dx)
 
 
 def sparse_backward_numpy(x, W, idx, picked, ptr, examples, values, block, chunk, need_dx, dx, dW_rows):
@@ -393,10 +363,13 @@ def _dx_outer(Wk, gT, b0, b1, c0, c1, stream, dx, ahead, a_first, a_stop, a0, a1
     """Rows [b0, b1), columns [c0, c1) (whole vectors) of unified dx = g W_k, with W_k (k,
     n_in) the kept rows of W and gT (k, B) = g^T: tiles of 4 examples x 4 vectors
     (``outer_sum`` over the k terms: per term, 4 vectors of W_k from L1 and 4 weights feed
-    16 fused multiply-adds, half the loads of ``_dx_rows``, which takes one example at a
-    time). Like ``_dx_rows``, it prefetches rows [a_first, a_stop) of ``ahead``, columns
-    [a0, a1): a share of their lines per column group, a row per example. Unified meProp at
-    the parser's shape: 14.7-15.4 ms against 16.6-17.3 with ``_dx_rows``, in the same runs."""
+    16 fused multiply-adds, half the loads of ``row_sum`` taking one example at a time).
+    It prefetches rows [a_first, a_stop) of ``ahead``, columns
+    [a0, a1) (the next block's rows of x, which the next dW tiles read): a share of their
+    lines per column group, a row per example. These tiles are bound by arithmetic and leave
+    the memory idle; the prefetch took unified meProp at the parser's shape from 14.6-17.9
+    to 12.4-15.4 ms (with one-example tiles), and the 4 x 4 tiles from 16.6-17.3 to
+    14.7-15.4 ms, each in the same runs."""
     k = Wk.shape[0]
     lanes = VECTOR_BYTES // Wk.itemsize
     later = ahead.reshape(-1)

@@ -10,7 +10,7 @@ from mesimp_engine.memory import aligned_empty
 
 @njit(cache=True)
 def _compiled(out, o, src, rows, scales, p0, p1, col, accumulate, stream, vectors):
-    T.row_sum(out, o, src, rows, 0, scales, p0, p1, col, accumulate, stream, vectors)
+    T.row_sum(out, o, src, rows, scales, p0, p1, col, accumulate, stream, vectors)
     if stream:
         T.store_fence()
     T.prefetch(src.reshape(-1), col)
@@ -40,7 +40,7 @@ def test_row_sum_matches_twin(dtype, vectors, accumulate, stream, p):
     got, want = aligned_empty(out.shape, dtype), out.copy()
     got[:] = out
     _compiled(got, o, src, rows, scales, p[0], p[1], col, accumulate, stream, vectors)
-    T.row_sum(want, o, src, rows, 0, scales, p[0], p[1], col, accumulate, stream, vectors)
+    T.row_sum(want, o, src, rows, scales, p[0], p[1], col, accumulate, stream, vectors)
     width = vectors * lanes
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(got, want, **tol)

@@ -203,7 +203,7 @@ def test_select_and_backward_matches_twin(dtype, B, n_in, size, blocks, k, need_
 @pytest.mark.parametrize("offsets", [(0, 0, 0), (4, 4, 4), (1, 3, 0)])
 @pytest.mark.parametrize("need_dx", [True, False])
 def test_unified_backward_matches_twin_and_dense_product(dtype, shape, chunk, offsets, need_dx):
-    """The unified kernels (outer-product tiles for dW, shared-row tiles for dx), with arrays
+    """The unified kernels (outer-product tiles for dW and dx), with arrays
     aligned or shifted, against their twin and the dense products of the kept columns."""
     B, n_in, n_out, k = shape
     x, W, dy, _ = _problem(6, B, n_in, n_out, k, dtype)
