@@ -3,7 +3,7 @@
 import argparse
 import dataclasses
 
-from mesimp_engine.train.settings import METHODS, OPTIMIZERS, TASKS, TrainSettings
+from mesimp_engine.train.settings import INITS, METHODS, OPTIMIZERS, TASKS, TrainSettings
 
 
 def add_parser(subparsers):
@@ -22,6 +22,9 @@ def add_parser(subparsers):
     p.add_argument("--widths", type=_widths, help="one width per hidden layer, e.g. 154,160 (MLP tasks; "
                                                    "overrides --hidden and --layers)")
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--init", choices=INITS, default="pytorch",
+                   help="weight initialisation of the MLP tasks: pytorch (U(+-1/sqrt(in)), the default) or authors "
+                        "(N(0, 6/(in+out)), zero biases: the meProp authors' C# code)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="runs/last", help="folder for results.json and checkpoint.npz")
     p.add_argument("--data-dir", default="data", help="prepared data folder (prepared on first use)")

@@ -238,7 +238,7 @@ def filter_rows(bits, r0, r1, k, work, out):
     kth, margin, wait, backoff, bound = _load_state(state)
     # (the loop keeps this state in locals: the same steps as an inline function returning
     # the state tuple took 10-12% longer per row)
-    guessing = k <= SMALL_CANDIDATES <= n
+    guessing = k <= SMALL_CANDIDATES
     for r in range(r0, r1):
         b = bits[r]
         if guessing and kth > 0 and wait == 0:
@@ -294,7 +294,7 @@ def _adapt_margin(margin, surplus):
 def _keep_best(keys, idx, c, k, out):
     """out = the indices idx[:c] of the k best (key, -index) of keys[:c], in order; returns
     the k-th largest key, or -1 (the few-surplus scalar path does not tell it)."""
-    if c <= SMALL_CANDIDATES <= keys.shape[0]:
+    if c <= SMALL_CANDIDATES:
         return keep_best_small(keys, idx, c, k, out)
     if c - k <= DROP_UP_TO:
         # drop the worst left, one at a time: the smallest key (a vectorised minimum), the

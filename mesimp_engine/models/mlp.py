@@ -17,11 +17,13 @@ class MLP(nn.Module):
     a model of a simplified model's sizes, trained from scratch).
     ``linear_options`` are passed to every hidden ``Linear`` (for example meProp's ``k``
     and ``mode``); ``output_options`` to the output layer (the papers sparsify MNIST's
-    output layer with the same k; pass {} to keep it dense).
+    output layer with the same k; pass {} to keep it dense). ``init`` is every layer's
+    initialisation (``nn.Linear``: "pytorch" or "authors").
     """
 
     def __init__(self, n_in=784, hidden=500, layers=2, n_out=10, dropout=0.0, rng=None,
-                 dropout_rng=None, linear_options=None, output_options=None, dtype=np.float32, activation=ops.relu):
+                 dropout_rng=None, linear_options=None, output_options=None, dtype=np.float32, activation=ops.relu,
+                 init="pytorch"):
         super().__init__()
         self.activation = activation
         rng = as_rng(rng)
@@ -29,9 +31,9 @@ class MLP(nn.Module):
         output_options = linear_options if output_options is None else output_options
         widths = [n_in] + (list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * layers)
         self.hidden_layers = nn.Sequential(
-            *[nn.Linear(a, b, rng=rng, dtype=dtype, **linear_options) for a, b in zip(widths, widths[1:])]
+            *[nn.Linear(a, b, rng=rng, dtype=dtype, init=init, **linear_options) for a, b in zip(widths, widths[1:])]
         )
-        self.output = nn.Linear(widths[-1], n_out, rng=rng, dtype=dtype, **output_options)
+        self.output = nn.Linear(widths[-1], n_out, rng=rng, dtype=dtype, init=init, **output_options)
         self.dropout = nn.Dropout(dropout, rng=dropout_rng if dropout_rng is not None else rng)
         self.activation_hooks = None
 

@@ -20,10 +20,10 @@ class ParserMLP(MLP):
 
     def __init__(self, n_words, n_tags, n_labels_ids, n_transitions, embed=50, hidden=500, layers=2,
                  dropout=0.0, rng=None, dropout_rng=None, linear_options=None, output_options=None,
-                 dtype=np.float32):
+                 dtype=np.float32, init="pytorch"):
         rng = as_rng(rng)
         super().__init__(48 * embed, hidden, layers, n_transitions, dropout, rng, dropout_rng,
-                         linear_options, output_options, dtype, activation=ops.cube)
+                         linear_options, output_options, dtype, activation=ops.cube, init=init)
         self.word_embedding = nn.Embedding(n_words, embed, rng=rng, scale=0.1, dtype=dtype)
         self.tag_embedding = nn.Embedding(n_tags, embed, rng=rng, scale=0.1, dtype=dtype)
         self.label_embedding = nn.Embedding(n_labels_ids, embed, rng=rng, scale=0.1, dtype=dtype)

@@ -2,16 +2,21 @@
 
 import numpy as np
 
-from mesimp_engine.nn.init import as_rng, uniform
+from mesimp_engine.nn.init import as_rng, authors_normal, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
 from mesimp_engine.sparsity.linear import MODES, meprop_affine, notify
+
+INITS = ("pytorch", "authors")
 
 
 class Linear(Module):
     """A fully connected layer.  x: (B, in) -> y: (B, out).
 
-    Initialisation as PyTorch's: W and b ~ U(-1/sqrt(in), 1/sqrt(in)).
+    Initialisation (``init``): "pytorch" (the default), W and b ~ U(-1/sqrt(in), 1/sqrt(in)),
+    as PyTorch's ``nn.Linear``; or "authors", W ~ N(0, 6 / (in + out)) and b = 0, as the meProp
+    authors' C# code (its ``GlorotNormalInit`` and bias tensors created empty). The papers do not
+    state their initialisation.
 
     meProp: with ``k`` set, the backward keeps only k of the output gradient's units per
     example (``mode`` "per_example", "unified" or "random"; "random" draws from
@@ -22,16 +27,24 @@ class Linear(Module):
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32,
-                 k=None, mode="per_example", select_rng=None):
+                 k=None, mode="per_example", select_rng=None, init="pytorch"):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"Linear: mode must be one of {MODES}, got {mode!r}")
         if k is not None and k < 1:
             raise ValueError(f"Linear: meProp needs k >= 1, got k={k}")
+        if init not in INITS:
+            raise ValueError(f"Linear: init must be one of {INITS}, got {init!r}")
         rng = as_rng(rng)
-        bound = 1.0 / np.sqrt(in_features)
-        self.weight = Parameter(uniform(rng, (out_features, in_features), bound, dtype), "weight")
-        self.bias = Parameter(uniform(rng, (out_features,), bound, dtype), "bias") if bias else None
+        if init == "authors":
+            weight = authors_normal(rng, (out_features, in_features), dtype)
+            b = np.zeros(out_features, dtype) if bias else None
+        else:
+            bound = 1.0 / np.sqrt(in_features)
+            weight = uniform(rng, (out_features, in_features), bound, dtype)
+            b = uniform(rng, (out_features,), bound, dtype) if bias else None
+        self.weight = Parameter(weight, "weight")
+        self.bias = Parameter(b, "bias") if bias else None
         self.k, self.mode, self.select_rng = k, mode, select_rng
         self.selected, self.updated_fraction = None, 1.0
         self.selection_hooks = []

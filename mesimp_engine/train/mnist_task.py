@@ -31,7 +31,7 @@ class MnistTask:
         s = self.settings
         return MLP(784, s.hidden_widths, s.layers, 10, s.dropout, rng=rng, dropout_rng=train_rng,
                    linear_options=linear_options,
-                   output_options=linear_options if s.sparse_output else {})
+                   output_options=linear_options if s.sparse_output else {}, init=s.init)
 
     def batch(self, indices):
         x, y = self.splits["train"]

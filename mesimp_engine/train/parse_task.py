@@ -67,7 +67,8 @@ class ParseTask:
         self.rng = train_rng
         return ParserMLP(d["n_words"], d["n_pos"], d["n_label_ids"], d["n_transitions"], hidden=s.hidden_widths,
                          layers=s.layers, dropout=s.dropout, rng=rng, dropout_rng=train_rng,
-                         linear_options=linear_options, output_options=linear_options if s.sparse_output else {})
+                         linear_options=linear_options, output_options=linear_options if s.sparse_output else {},
+                         init=s.init)
 
     def batch(self, indices):
         features = self.features[indices]

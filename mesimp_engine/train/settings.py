@@ -9,6 +9,8 @@ Adam 0.001, AdaGrad 0.01 (POS, parsing) or 0.1 (MNIST), SGD 0.1.
 
 from dataclasses import asdict, dataclass, field
 
+from mesimp_engine.nn.linear import INITS
+
 TASKS = ("mnist", "pos", "parse")
 METHODS = ("dense", "meprop", "unified", "randk", "mesimp", "meact")
 OPTIMIZERS = ("adam", "adagrad", "sgd")
@@ -35,6 +37,7 @@ class TrainSettings:
     widths: list = None
     layers: int = None
     dropout: float = 0.0
+    init: str = "pytorch"
     seed: int = 1
     out: str = "runs/last"
     data_dir: str = "data"
@@ -85,6 +88,10 @@ class TrainSettings:
             raise ValueError(f"--prune-rate must be in [0, 1), got {self.prune_rate}")
         if self.method == "meact" and self.task != "mnist":
             raise ValueError("--method meact is built for the MNIST MLP (the task the paper reports it on)")
+        if self.init not in INITS:
+            raise ValueError(f"--init must be one of {INITS}, got {self.init!r}")
+        if self.init != "pytorch" and self.task == "pos":
+            raise ValueError("--init is for the MLP tasks (mnist, parse)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         return self
