@@ -28,6 +28,7 @@ Without the JIT, ``magnitude_key`` of a NumPy integer scalar gives the same keys
 """
 
 import numpy as np
+import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
@@ -69,6 +70,15 @@ def _at_least(context, builder, values, bound_arg, bound_type, vector):
     bound = context.cast(builder, bound_arg, bound_type, types.int64)
     bound = builder.trunc(bound, vector.element) if vector.element.width < 64 else bound
     return builder.icmp_signed(">=", values, _splat(builder, bound, vector))
+
+
+def _vector_key(builder, bits):
+    """key(x) of a vector of float bits: the sign cleared, every NaN one key above inf."""
+    vector = bits.type
+    abs_mask, nan_key = (F32_ABS_MASK, F32_NAN_KEY) if vector.element.width == 32 else (F64_ABS_MASK, F64_NAN_KEY)
+    key = builder.and_(bits, ir.Constant(vector, [int(abs_mask)] * vector.count))
+    nan = ir.Constant(vector, [int(nan_key)] * vector.count)
+    return builder.select(builder.icmp_signed("<", key, nan), key, nan)
 
 
 def _intrinsic_function(builder, name, result, arguments):
@@ -139,12 +149,8 @@ def _keep_block(typingctx, b, start, bound, keys, idx, c):
         data = context.make_array(sig.args[0])(context, builder, b_arg).data
         keys_data = context.make_array(sig.args[3])(context, builder, keys_arg).data
         idx_data = context.make_array(sig.args[4])(context, builder, idx_arg).data
-        abs_mask, nan_key = (F32_ABS_MASK, F32_NAN_KEY) if element_bits == 32 else (F64_ABS_MASK, F64_NAN_KEY)
-
         source = builder.bitcast(builder.gep(data, [start_arg]), vector.as_pointer())
-        key = builder.and_(builder.load(source, align=1), ir.Constant(vector, [int(abs_mask)] * width))
-        nan = ir.Constant(vector, [int(nan_key)] * width)
-        key = builder.select(builder.icmp_signed("<", key, nan), key, nan)
+        key = _vector_key(builder, builder.load(source, align=1))
         kept = _at_least(context, builder, key, bound_arg, sig.args[2], vector)
 
         first = builder.trunc(start_arg, element) if element_bits < 64 else start_arg
@@ -270,6 +276,47 @@ def keep_best_small(keys, idx, c, k, out):
     return int(keys[best[-1]])
 
 
+def _rank_and_keep(context, builder, held, indices, c64, k64, out_pointer):
+    """The core of ``keep_best_small``: ``held`` the candidates' keys (a vector of L lanes,
+    -1 from lane c on), ``indices`` their indices (L x i64); stores the k kept indices to
+    ``out_pointer`` and returns the k-th largest key (i64)."""
+    vector = held.type
+    lanes_n, element_bits = vector.count, vector.element.width
+    i64 = ir.IntType(64)
+    mask_int = ir.IntType(lanes_n)
+    # the keys also in memory, for one scalar load (and broadcast) per candidate
+    held_slot = cgutils.alloca_once(builder, vector)
+    builder.store(held, held_slot)
+    keys_data = builder.bitcast(held_slot, vector.element.as_pointer())
+    # before[p], lane q: 1 for q < p. Candidate q beats p when key_q > key_p, or
+    # key_q == key_p and q < p: when key_q + before[p][q] > key_p.
+    table = ir.Constant(ir.ArrayType(vector, lanes_n),
+                        [ir.Constant(vector, [int(q < p) for q in range(lanes_n)]) for p in range(lanes_n)])
+    before = cgutils.global_constant(builder, f"_keep_best_before_{lanes_n}x{element_bits}", table)
+    kept_slot = cgutils.alloca_once_value(builder, ir.Constant(mask_int, 0))
+    k_rank = builder.trunc(k64, mask_int) if lanes_n < 64 else k64
+    with cgutils.for_range(builder, c64) as loop:
+        p = loop.index
+        adjusted = builder.add(held, builder.load(builder.gep(before, [ir.Constant(i64, 0), p])))
+        beaten_by = builder.icmp_signed(">", adjusted, _splat(builder, builder.load(builder.gep(keys_data, [p])), vector))
+        kept_p = builder.icmp_signed("<", _popcount(builder, beaten_by, lanes_n), k_rank)
+        position = builder.trunc(p, mask_int) if lanes_n < 64 else p
+        bit = builder.shl(builder.zext(kept_p, mask_int), position)
+        builder.store(builder.or_(builder.load(kept_slot), bit), kept_slot)
+    kept = builder.bitcast(builder.load(kept_slot), ir.VectorType(ir.IntType(1), lanes_n))
+    _compress_store(builder, indices, kept, out_pointer, exact=True)
+    largest = ir.Constant(vector, [(1 << (element_bits - 1)) - 1] * lanes_n)
+    minimum = _intrinsic_function(builder, f"llvm.vector.reduce.smin.v{lanes_n}i{element_bits}", vector.element, [vector])
+    kth = builder.call(minimum, [builder.select(kept, held, largest)])
+    return builder.sext(kth, i64) if element_bits < 64 else kth
+
+
+def _valid_lanes(builder, c64, lanes_n):
+    """The i1 vector lane < c (c <= lanes_n)."""
+    lanes = ir.VectorType(ir.IntType(64), lanes_n)
+    return builder.icmp_signed("<", ir.Constant(lanes, list(range(lanes_n))), _splat(builder, c64, lanes))
+
+
 def _ranked_intrinsic(lanes_n):
     """The compiled ``keep_best_small`` over vectors of ``lanes_n`` keys (c <= lanes_n)."""
 
@@ -280,49 +327,66 @@ def _ranked_intrinsic(lanes_n):
 
         def codegen(context, builder, sig, args):
             keys_arg, idx_arg, c_arg, k_arg, out_arg = args
-            i64 = ir.IntType(64)
-            element = ir.IntType(element_bits)
-            vector = ir.VectorType(element, lanes_n)
-            mask_int = ir.IntType(lanes_n)
+            vector = ir.VectorType(ir.IntType(element_bits), lanes_n)
 
             def data(position, arg):
                 return context.make_array(sig.args[position])(context, builder, arg).data
 
             c64 = context.cast(builder, c_arg, sig.args[2], types.int64)
             k64 = context.cast(builder, k_arg, sig.args[3], types.int64)
-            lanes = ir.VectorType(i64, lanes_n)
-            valid = builder.icmp_signed("<", ir.Constant(lanes, list(range(lanes_n))), _splat(builder, c64, lanes))
             loaded = builder.load(builder.bitcast(data(0, keys_arg), vector.as_pointer()), align=1)
-            held = builder.select(valid, loaded, ir.Constant(vector, [-1] * lanes_n))
-            # before[p], lane q: 1 for q < p. Candidate q beats p when key_q > key_p, or
-            # key_q == key_p and q < p: when key_q + before[p][q] > key_p.
-            table = ir.Constant(ir.ArrayType(vector, lanes_n),
-                                [ir.Constant(vector, [int(q < p) for q in range(lanes_n)]) for p in range(lanes_n)])
-            before = cgutils.global_constant(builder, f"_keep_best_before_{lanes_n}x{element_bits}", table)
-            kept_slot = cgutils.alloca_once_value(builder, ir.Constant(mask_int, 0))
-            k_rank = builder.trunc(k64, mask_int) if lanes_n < 64 else k64
-            keys_data = data(0, keys_arg)
-            with cgutils.for_range(builder, c64) as loop:
-                p = loop.index
-                adjusted = builder.add(held, builder.load(builder.gep(before, [ir.Constant(i64, 0), p])))
-                beaten_by = builder.icmp_signed(">", adjusted, _splat(builder, builder.load(builder.gep(keys_data, [p])), vector))
-                kept_p = builder.icmp_signed("<", _popcount(builder, beaten_by, lanes_n), k_rank)
-                position = builder.trunc(p, mask_int) if lanes_n < 64 else p
-                bit = builder.shl(builder.zext(kept_p, mask_int), position)
-                builder.store(builder.or_(builder.load(kept_slot), bit), kept_slot)
-            kept = builder.bitcast(builder.load(kept_slot), ir.VectorType(ir.IntType(1), lanes_n))
-
+            held = builder.select(_valid_lanes(builder, c64, lanes_n), loaded, ir.Constant(vector, [-1] * lanes_n))
             indices = builder.load(builder.bitcast(data(1, idx_arg), vector.as_pointer()), align=1)
-            indices = builder.sext(indices, lanes) if element_bits < 64 else indices
-            _compress_store(builder, indices, kept, data(4, out_arg), exact=True)
-            largest = ir.Constant(vector, [(1 << (element_bits - 1)) - 1] * lanes_n)
-            minimum = _intrinsic_function(builder, f"llvm.vector.reduce.smin.v{lanes_n}i{element_bits}", element, [vector])
-            kth = builder.call(minimum, [builder.select(kept, held, largest)])
-            return builder.sext(kth, i64) if element_bits < 64 else kth
+            if element_bits < 64:
+                indices = builder.sext(indices, ir.VectorType(ir.IntType(64), lanes_n))
+            return _rank_and_keep(context, builder, held, indices, c64, k64, data(4, out_arg))
 
         return signature, codegen
 
     return keep_best_ranked
+
+
+def _positions_intrinsic(lanes_n):
+    """The compiled ``keep_best_at_positions`` over vectors of ``lanes_n`` candidates."""
+
+    @intrinsic
+    def keep_best_gathered(typingctx, b, keys, c, k, out):
+        element_bits = b.dtype.bitwidth
+        signature = types.int64(b, keys, c, k, out)
+
+        def codegen(context, builder, sig, args):
+            b_arg, keys_arg, c_arg, k_arg, out_arg = args
+            i64 = ir.IntType(64)
+            element = ir.IntType(element_bits)
+            vector = ir.VectorType(element, lanes_n)
+            wide = ir.VectorType(i64, lanes_n)
+            c64 = context.cast(builder, c_arg, sig.args[2], types.int64)
+            k64 = context.cast(builder, k_arg, sig.args[3], types.int64)
+            valid = _valid_lanes(builder, c64, lanes_n)
+            chunk = ir.VectorType(ir.IntType(16), lanes_n)
+            pointer = _position_pointer(context, builder, sig.args[1], keys_arg)
+            positions = builder.zext(builder.load(builder.bitcast(pointer, chunk.as_pointer()), align=1), wide)
+            data = context.make_array(sig.args[0])(context, builder, b_arg).data
+            address = builder.add(_splat(builder, builder.ptrtoint(data, i64), wide),
+                                  builder.mul(positions, ir.Constant(wide, [element_bits // 8] * lanes_n)))
+            pointers = builder.inttoptr(address, ir.VectorType(data.type, lanes_n))
+            # lanes from c on hold stale positions: masked off, never read
+            gather = _intrinsic_function(builder, f"llvm.masked.gather.v{lanes_n}i{element_bits}.v{lanes_n}p0", vector,
+                                         [pointers.type, ir.IntType(32), valid.type, vector])
+            bits = builder.call(gather, [pointers, ir.Constant(ir.IntType(32), element_bits // 8), valid,
+                                         ir.Constant(vector, [0] * lanes_n)])
+            held = builder.select(valid, _vector_key(builder, bits), ir.Constant(vector, [-1] * lanes_n))
+            out_data = context.make_array(sig.args[4])(context, builder, out_arg).data
+            return _rank_and_keep(context, builder, held, positions, c64, k64, out_data)
+
+        return signature, codegen
+
+    return keep_best_gathered
+
+
+_gathered_32, _gathered_64 = (_positions_intrinsic(lanes) for lanes in RANK_LANES)
+
+
 
 
 _keep_best_32, _keep_best_64 = (_ranked_intrinsic(lanes) for lanes in RANK_LANES)
@@ -354,5 +418,125 @@ def _keep_best_small_jit(keys, idx, c, k, out):
         if c <= 64 and room >= 64:
             return _keep_best_64(keys, idx, c, k, out)
         return np.int64(_keep_best_scalar(keys, idx, c, k, out))
+
+    return impl
+
+
+# ---------------------------------------------------------------------------------------------
+# the guessed path of a filter: 16-bit positions, keys gathered again for the few kept
+
+POSITION_CHUNK = 32
+"""Entries whose kept positions one 16-bit compress writes (``keep_positions``)."""
+
+POSITION_LIMIT = 1 << 16
+"""Rows longer than this have positions that do not fit 16 bits."""
+
+POSITION_MIN = 64
+"""Rows shorter than this are not filtered by positions (the vector forms read 64 of them)."""
+
+
+def keep_positions(b, n, bound, keys):
+    """The positions i < n, in order, with key(b[i]) >= bound, written into ``keys`` (which
+    serves as their buffer); returns their number. POSITION_MIN <= n <= POSITION_LIMIT and
+    len(keys) >= n. Compiled, they are 16-bit integers packed from the start of keys' memory,
+    POSITION_CHUNK entries a compress (one 512-bit load per 16 or 8 entries, one compress
+    and one store per 32: a quarter of the compresses and stores of ``keep_at_least``,
+    which writes each kept key and its index); ``keep_best_at_positions`` reads them."""
+    c = 0
+    for i in range(n):
+        keys[c] = i
+        c += magnitude_key(b[i]) >= bound
+    return c
+
+
+def _position_pointer(context, builder, array_type, array):
+    """keys' memory as 16-bit integers."""
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(data, ir.IntType(16).as_pointer())
+
+
+def _positions_chunk_intrinsic(tail):
+    """The compiled chunk of ``keep_positions``: positions start .. start + POSITION_CHUNK - 1
+    whose key is >= bound, compressed into the 16-bit positions of keys from the c-th (one
+    whole store); returns c + their number. With ``tail``, only the first ``remaining``
+    (< POSITION_CHUNK) entries exist: masked loads, and the lanes past them never kept."""
+
+    @intrinsic
+    def keep_positions_chunk(typingctx, b, start, bound, keys, c, remaining):
+        element_bits = b.dtype.bitwidth
+        width = VECTOR_BITS // element_bits
+        signature = types.int64(b, start, bound, keys, c, remaining)
+
+        def codegen(context, builder, sig, args):
+            b_arg, start_arg, bound_arg, keys_arg, c_arg, remaining_arg = args
+            vector = ir.VectorType(ir.IntType(element_bits), width)
+            data = context.make_array(sig.args[0])(context, builder, b_arg).data
+            lane_ids = ir.VectorType(ir.IntType(64), width)
+            masks = []
+            for part in range(POSITION_CHUNK // width):
+                first = builder.add(start_arg, ir.Constant(start_arg.type, part * width))
+                source = builder.bitcast(builder.gep(data, [first]), vector.as_pointer())
+                if tail:
+                    present = builder.icmp_signed("<", ir.Constant(lane_ids, list(range(part * width, (part + 1) * width))),
+                                                  _splat(builder, remaining_arg, lane_ids))
+                    load = _intrinsic_function(builder, f"llvm.masked.load.v{width}i{element_bits}.p0", vector,
+                                               [source.type, ir.IntType(32), present.type, vector])
+                    bits = builder.call(load, [source, ir.Constant(ir.IntType(32), 1), present, ir.Constant(vector, [0] * width)])
+                    kept = builder.and_(present, _at_least(context, builder, _vector_key(builder, bits), bound_arg, sig.args[2], vector))
+                else:
+                    bits = builder.load(source, align=1)
+                    kept = _at_least(context, builder, _vector_key(builder, bits), bound_arg, sig.args[2], vector)
+                masks.append(kept)
+            while len(masks) > 1:  # the parts' masks, concatenated pairwise
+                both = list(range(2 * masks[0].type.count))
+                masks = [builder.shuffle_vector(masks[j], masks[j + 1], ir.Constant(ir.VectorType(ir.IntType(32), len(both)), both))
+                         for j in range(0, len(masks), 2)]
+            chunk = ir.VectorType(ir.IntType(16), POSITION_CHUNK)
+            positions = builder.add(_splat(builder, builder.trunc(start_arg, ir.IntType(16)), chunk),
+                                    ir.Constant(chunk, list(range(POSITION_CHUNK))))
+            target = builder.gep(_position_pointer(context, builder, sig.args[3], keys_arg), [c_arg])
+            builder.store(_compress(builder, positions, masks[0]), builder.bitcast(target, chunk.as_pointer()), align=1)
+            return builder.add(c_arg, builder.zext(_popcount(builder, masks[0], POSITION_CHUNK), ir.IntType(64)))
+
+        return signature, codegen
+
+    return keep_positions_chunk
+
+
+_positions_chunk, _positions_tail = _positions_chunk_intrinsic(False), _positions_chunk_intrinsic(True)
+
+
+@overload(keep_positions, jit_options={"cache": True})
+def _keep_positions_jit(b, n, bound, keys):
+    def impl(b, n, bound, keys):
+        c = 0
+        i = 0
+        while i + POSITION_CHUNK <= n:
+            c = _positions_chunk(b, i, bound, keys, c, POSITION_CHUNK)
+            i += POSITION_CHUNK
+        if i < n:
+            c = _positions_tail(b, i, bound, keys, c, n - i)
+        return c
+
+    return impl
+
+
+def keep_best_at_positions(b, keys, c, k, out):
+    """``keep_best_small`` for the c positions of ``keep_positions`` (k <= c <=
+    SMALL_CANDIDATES): out[:k] = the k of them with the largest key(b[i]) (ties to the lower
+    position), ascending; returns the k-th largest key. Compiled, the candidates' keys are
+    gathered from b (one gather per 512 bits) and ranked as in ``keep_best_small``."""
+    ranked = sorted(range(c), key=lambda p: (-int(magnitude_key(b[keys[p]])), p))[:k]
+    for o, p in enumerate(sorted(ranked)):
+        out[o] = keys[p]
+    return int(magnitude_key(b[keys[ranked[-1]]]))
+
+
+@overload(keep_best_at_positions, jit_options={"cache": True})
+def _keep_best_at_positions_jit(b, keys, c, k, out):
+    def impl(b, keys, c, k, out):
+        if c <= 32:
+            return _gathered_32(b, keys, c, k, out)
+        return _gathered_64(b, keys, c, k, out)
 
     return impl

@@ -5,14 +5,25 @@ tails, unaligned starts, a non-zero starting count, nothing written past the pro
 (c + stop - start entries), and bounds that keep nothing,
 everything, or only the NaNs. ``count_at_least``: both widths, tails, every bound from below
 the smallest key to above the largest. ``keep_best_small``: ties (few distinct keys), every
-k from 1 to c, c up to the vector's 32 lanes, nothing written past out[k - 1], and the k-th largest key returned."""
+k from 1 to c, c up to the vectors' 64 lanes (both widths: 32 and 64), buffers too short
+for a vector (the scalar loop), nothing written past out[k - 1], and the k-th largest key
+returned. ``keep_positions`` and ``keep_best_at_positions`` (the filter's guessed path):
+rows from 64 entries on with tails of every length, specials, ties, every bound kind."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from mesimp_engine.kernels.compress_keys import SMALL_CANDIDATES, count_at_least, keep_at_least, keep_best_small
+from mesimp_engine.kernels.compress_keys import (
+    POSITION_MIN,
+    SMALL_CANDIDATES,
+    count_at_least,
+    keep_at_least,
+    keep_best_at_positions,
+    keep_best_small,
+    keep_positions,
+)
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES, magnitude_bits, magnitude_keys_numpy
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, -np.nan, 1e-30, 3.0]
@@ -127,3 +138,77 @@ def test_keep_best_small_matches_python(key_dtype, c, distinct, seed, data):
     for out in outs:
         np.testing.assert_array_equal(out[:k], idx[best])
         assert (out[k:] == -7).all()
+
+
+@given(
+    key_dtype=st.sampled_from([np.int32, np.int64]),
+    c=st.integers(1, 20),
+    seed=st.integers(0, 2**32 - 1),
+    data=st.data(),
+)
+@settings(max_examples=50, deadline=None)
+def test_keep_best_small_short_buffers(key_dtype, c, seed, data):
+    """Buffers shorter than a vector take the scalar ranks: same answer."""
+    rng = np.random.default_rng(seed)
+    k = data.draw(st.integers(1, c))
+    keys = rng.integers(0, 4, c).astype(key_dtype)
+    idx = rng.integers(0, 10_000, c).astype(key_dtype)
+    best = sorted(sorted(range(c), key=lambda p: (-int(keys[p]), p))[:k])
+    out = np.full(k, -7, np.int64)
+    assert compiled_keep_best(keys, idx, c, k, out) == keys[best].min()
+    np.testing.assert_array_equal(out, idx[best])
+
+
+@njit
+def compiled_positions(b, n, bound, keys, k, out):
+    c = keep_positions(b, n, bound, keys)
+    if k <= c <= SMALL_CANDIDATES:
+        return c, keep_best_at_positions(b, keys, c, k, out)
+    return c, -1
+
+
+def python_positions(b, n, bound, keys, k, out):
+    c = keep_positions(b, n, bound, keys)
+    if k <= c <= SMALL_CANDIDATES:
+        return c, keep_best_at_positions(b, keys, c, k, out)
+    return c, -1
+
+
+@given(
+    dtype=st.sampled_from([np.float32, np.float64]),
+    n=st.integers(POSITION_MIN, 200),
+    seed=st.integers(0, 2**32 - 1),
+    specials=st.booleans(),
+    ties=st.booleans(),
+    data=st.data(),
+)
+@settings(max_examples=150, deadline=None)
+def test_positions_path_matches_python(dtype, n, seed, specials, ties, data):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n).astype(dtype)
+    if ties:
+        x = np.round(x * 2).astype(dtype)
+    if specials:
+        mask = rng.random(n) < 0.1
+        x[mask] = rng.choice(SPECIAL, size=mask.sum()).astype(dtype)
+    keys_all = magnitude_keys_numpy(x)
+    order = np.sort(keys_all)[::-1]
+    # bounds around the 10th ... 60th largest key, and ones keeping nothing or everything
+    bound = data.draw(st.sampled_from([0, int(order[0]) + 1] + [int(order[min(j, n - 1)]) for j in (9, 20, 31, 40, 63)]))
+    k = data.draw(st.integers(1, 24))
+    key_dtype = KEY_DTYPES[np.dtype(dtype)]
+    bits = magnitude_bits(x)
+    kept = np.flatnonzero(keys_all >= bound)
+    results = []
+    for fn in (python_positions, compiled_positions):
+        keys = np.zeros(n + 64, key_dtype)
+        out = np.full(k + 4, -7, np.int64)
+        c, kth = fn(bits, n, key_dtype.type(bound), keys, k, out)
+        results.append((c, kth, out))
+    for c, kth, out in results:
+        assert c == kept.size
+        if k <= c <= SMALL_CANDIDATES:
+            best = sorted(sorted(kept, key=lambda i: (-int(keys_all[i]), i))[:k])
+            np.testing.assert_array_equal(out[:k], best)
+            assert (out[k:] == -7).all()
+            assert kth == keys_all[best].min()
