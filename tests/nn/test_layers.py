@@ -136,3 +136,34 @@ def test_parameter_names_are_paths():
     assert [p.name for p in m.parameters()] == [n for n, _ in m.named_parameters()]
     outer = nn.Sequential(m)
     assert outer.parameters()[0].name == "0.hidden.weight"
+
+
+def test_linear_initialisations():
+    """"pytorch": W and b ~ U(+-1/sqrt(in)); "authors": W ~ N(0, 6 / (in + out)), b = 0 (the
+    meProp C# code's GlorotNormalInit); an unknown name is refused."""
+    n_in, n_out = 784, 500
+    torch_like = nn.Linear(n_in, n_out, rng=0)
+    bound = 1 / np.sqrt(n_in)
+    assert np.abs(torch_like.weight.value).max() <= bound and np.abs(torch_like.bias.value).max() <= bound
+    assert torch_like.weight.value.std() == pytest.approx(bound / np.sqrt(3), rel=0.01)
+    authors = nn.Linear(n_in, n_out, rng=0, init="authors")
+    assert authors.weight.value.dtype == np.float32
+    assert authors.weight.value.std() == pytest.approx(np.sqrt(6 / (n_in + n_out)), rel=0.01)
+    assert abs(authors.weight.value.mean()) < 0.002
+    assert np.abs(authors.weight.value).max() > np.sqrt(6 / (n_in + n_out))  # normal, not uniform
+    assert not authors.bias.value.any()
+    assert nn.Linear(3, 2, bias=False, rng=0, init="authors").bias is None
+    with pytest.raises(ValueError, match="init"):
+        nn.Linear(3, 2, init="glorot")
+
+
+def test_mlp_passes_its_initialisation_to_every_layer():
+    from mesimp_engine.models.mlp import MLP
+
+    model = MLP(20, 30, 2, 5, rng=0, init="authors")
+    for layer in [*model.hidden_layers, model.output]:
+        assert not layer.bias.value.any()
+    # the default draws W then b, U(+-1/sqrt(in)), layer after layer, from the one generator
+    rng = np.random.default_rng(0)
+    expected = rng.uniform(-1 / np.sqrt(20), 1 / np.sqrt(20), (30, 20)).astype(np.float32)
+    assert np.array_equal(MLP(20, 30, 2, 5, rng=0).hidden_layers[0].weight.value, expected)

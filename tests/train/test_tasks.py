@@ -83,3 +83,15 @@ def test_parse_batches_replace_training_singletons_in_word_features(prepared_ewt
     rate = changed[:, :18].sum() / singleton.sum()
     assert abs(rate - task.UNK_REPLACE) < 0.03
     assert np.array_equal(task.features[indices], original)  # the stored features stay untouched
+
+
+def test_init_setting_is_checked():
+    import pytest
+
+    from mesimp_engine.train.settings import TrainSettings
+
+    with pytest.raises(ValueError, match="--init must be one of"):
+        TrainSettings(task="mnist", init="glorot").resolve()
+    with pytest.raises(ValueError, match="MLP tasks"):
+        TrainSettings(task="pos", init="authors").resolve()
+    assert TrainSettings(task="parse", init="authors").resolve().init == "authors"
