@@ -2,7 +2,9 @@
 
 - ``keep_at_least``: compress-store the keys at or above a bound (the candidates pass);
 - ``count_at_least``: count them (the bisections' counts);
-- ``keep_best_small``: the k best of up to SMALL_CANDIDATES candidates, in registers.
+- ``keep_best_small``: the k best of up to SMALL_CANDIDATES candidates, ranked in registers;
+- ``keep_positions`` and ``keep_best_at_positions``: the same two steps for a filter's
+  guessed bound, by 16-bit positions (one compress per 32 entries) and keys gathered back.
 
 Each is a plain Python function (the twin the tests compare against, and what runs under
 ``NUMBA_DISABLE_JIT=1``) with a Numba overload built on an ``@intrinsic`` in LLVM vector IR.
@@ -317,79 +319,70 @@ def _valid_lanes(builder, c64, lanes_n):
     return builder.icmp_signed("<", ir.Constant(lanes, list(range(lanes_n))), _splat(builder, c64, lanes))
 
 
-def _ranked_intrinsic(lanes_n):
-    """The compiled ``keep_best_small`` over vectors of ``lanes_n`` keys (c <= lanes_n)."""
+def _stored_candidates(context, builder, sig, args, lanes_n, valid):
+    """(held, indices) of ``keep_best_small``: keys and indices as stored in two buffers."""
+    keys_type, idx_type = sig.args[0], sig.args[1]
+    vector = ir.VectorType(ir.IntType(keys_type.dtype.bitwidth), lanes_n)
+    keys_data = context.make_array(keys_type)(context, builder, args[0]).data
+    idx_data = context.make_array(idx_type)(context, builder, args[1]).data
+    loaded = builder.load(builder.bitcast(keys_data, vector.as_pointer()), align=1)
+    held = builder.select(valid, loaded, ir.Constant(vector, [-1] * lanes_n))
+    indices = builder.load(builder.bitcast(idx_data, vector.as_pointer()), align=1)
+    if vector.element.width < 64:
+        indices = builder.sext(indices, ir.VectorType(ir.IntType(64), lanes_n))
+    return held, indices
+
+
+def _gathered_candidates(context, builder, sig, args, lanes_n, valid):
+    """(held, indices) of ``keep_best_at_positions``: the 16-bit positions in keys' memory,
+    the keys gathered from the row b at them (masked: lanes from c on hold stale
+    positions, never read)."""
+    b_type = sig.args[0]
+    element_bits = b_type.dtype.bitwidth
+    i64 = ir.IntType(64)
+    vector = ir.VectorType(ir.IntType(element_bits), lanes_n)
+    wide = ir.VectorType(i64, lanes_n)
+    chunk = ir.VectorType(ir.IntType(16), lanes_n)
+    pointer = _position_pointer(context, builder, sig.args[1], args[1])
+    positions = builder.zext(builder.load(builder.bitcast(pointer, chunk.as_pointer()), align=1), wide)
+    data = context.make_array(b_type)(context, builder, args[0]).data
+    address = builder.add(_splat(builder, builder.ptrtoint(data, i64), wide),
+                          builder.mul(positions, ir.Constant(wide, [element_bits // 8] * lanes_n)))
+    pointers = builder.inttoptr(address, ir.VectorType(data.type, lanes_n))
+    gather = _intrinsic_function(builder, f"llvm.masked.gather.v{lanes_n}i{element_bits}.v{lanes_n}p0", vector,
+                                 [pointers.type, ir.IntType(32), valid.type, vector])
+    bits = builder.call(gather, [pointers, ir.Constant(ir.IntType(32), element_bits // 8), valid,
+                                 ir.Constant(vector, [0] * lanes_n)])
+    held = builder.select(valid, _vector_key(builder, bits), ir.Constant(vector, [-1] * lanes_n))
+    return held, positions
+
+
+def _keep_best_intrinsic(lanes_n, candidates):
+    """A compiled keep-best over vectors of ``lanes_n`` candidates (c <= lanes_n), their
+    keys and indices given by ``candidates`` (``_stored_candidates`` or
+    ``_gathered_candidates``); arguments (first, second, c, k, out) as the Python function's."""
 
     @intrinsic
-    def keep_best_ranked(typingctx, keys, idx, c, k, out):
-        element_bits = keys.dtype.bitwidth
-        signature = types.int64(keys, idx, c, k, out)
+    def keep_best(typingctx, first, second, c, k, out):
+        signature = types.int64(first, second, c, k, out)
 
         def codegen(context, builder, sig, args):
-            keys_arg, idx_arg, c_arg, k_arg, out_arg = args
-            vector = ir.VectorType(ir.IntType(element_bits), lanes_n)
-
-            def data(position, arg):
-                return context.make_array(sig.args[position])(context, builder, arg).data
-
-            c64 = context.cast(builder, c_arg, sig.args[2], types.int64)
-            k64 = context.cast(builder, k_arg, sig.args[3], types.int64)
-            loaded = builder.load(builder.bitcast(data(0, keys_arg), vector.as_pointer()), align=1)
-            held = builder.select(_valid_lanes(builder, c64, lanes_n), loaded, ir.Constant(vector, [-1] * lanes_n))
-            indices = builder.load(builder.bitcast(data(1, idx_arg), vector.as_pointer()), align=1)
-            if element_bits < 64:
-                indices = builder.sext(indices, ir.VectorType(ir.IntType(64), lanes_n))
-            return _rank_and_keep(context, builder, held, indices, c64, k64, data(4, out_arg))
+            c64 = context.cast(builder, args[2], sig.args[2], types.int64)
+            k64 = context.cast(builder, args[3], sig.args[3], types.int64)
+            held, indices = candidates(context, builder, sig, args, lanes_n, _valid_lanes(builder, c64, lanes_n))
+            out_data = context.make_array(sig.args[4])(context, builder, args[4]).data
+            return _rank_and_keep(context, builder, held, indices, c64, k64, out_data)
 
         return signature, codegen
 
-    return keep_best_ranked
+    return keep_best
 
 
-def _positions_intrinsic(lanes_n):
-    """The compiled ``keep_best_at_positions`` over vectors of ``lanes_n`` candidates."""
-
-    @intrinsic
-    def keep_best_gathered(typingctx, b, keys, c, k, out):
-        element_bits = b.dtype.bitwidth
-        signature = types.int64(b, keys, c, k, out)
-
-        def codegen(context, builder, sig, args):
-            b_arg, keys_arg, c_arg, k_arg, out_arg = args
-            i64 = ir.IntType(64)
-            element = ir.IntType(element_bits)
-            vector = ir.VectorType(element, lanes_n)
-            wide = ir.VectorType(i64, lanes_n)
-            c64 = context.cast(builder, c_arg, sig.args[2], types.int64)
-            k64 = context.cast(builder, k_arg, sig.args[3], types.int64)
-            valid = _valid_lanes(builder, c64, lanes_n)
-            chunk = ir.VectorType(ir.IntType(16), lanes_n)
-            pointer = _position_pointer(context, builder, sig.args[1], keys_arg)
-            positions = builder.zext(builder.load(builder.bitcast(pointer, chunk.as_pointer()), align=1), wide)
-            data = context.make_array(sig.args[0])(context, builder, b_arg).data
-            address = builder.add(_splat(builder, builder.ptrtoint(data, i64), wide),
-                                  builder.mul(positions, ir.Constant(wide, [element_bits // 8] * lanes_n)))
-            pointers = builder.inttoptr(address, ir.VectorType(data.type, lanes_n))
-            # lanes from c on hold stale positions: masked off, never read
-            gather = _intrinsic_function(builder, f"llvm.masked.gather.v{lanes_n}i{element_bits}.v{lanes_n}p0", vector,
-                                         [pointers.type, ir.IntType(32), valid.type, vector])
-            bits = builder.call(gather, [pointers, ir.Constant(ir.IntType(32), element_bits // 8), valid,
-                                         ir.Constant(vector, [0] * lanes_n)])
-            held = builder.select(valid, _vector_key(builder, bits), ir.Constant(vector, [-1] * lanes_n))
-            out_data = context.make_array(sig.args[4])(context, builder, out_arg).data
-            return _rank_and_keep(context, builder, held, positions, c64, k64, out_data)
-
-        return signature, codegen
-
-    return keep_best_gathered
-
-
-_gathered_32, _gathered_64 = (_positions_intrinsic(lanes) for lanes in RANK_LANES)
+_keep_best_32, _keep_best_64 = (_keep_best_intrinsic(lanes, _stored_candidates) for lanes in RANK_LANES)
+_gathered_32, _gathered_64 = (_keep_best_intrinsic(lanes, _gathered_candidates) for lanes in RANK_LANES)
 
 
 
-
-_keep_best_32, _keep_best_64 = (_ranked_intrinsic(lanes) for lanes in RANK_LANES)
 
 
 @njit(cache=True, inline="always")
