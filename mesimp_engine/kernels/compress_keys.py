@@ -30,7 +30,6 @@ Without the JIT, ``magnitude_key`` of a NumPy integer scalar gives the same keys
 """
 
 import numpy as np
-import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
