@@ -8,6 +8,8 @@ products, lookups and concatenations, meProp's gradients) with ``empty``; any ar
 everywhere, aligned ones run faster.
 """
 
+import math
+
 import numpy as np
 
 ALIGNMENT = 64
@@ -17,10 +19,16 @@ ALIGN_FROM_BYTES = 1 << 16
 alignment (a few microseconds of Python) would cost more than it saves."""
 
 
+def _count(shape):
+    """Entries of an array of ``shape`` (a tuple, or an int): ``math.prod`` for a tuple, as
+    ``np.prod`` takes 1-2 us to make an array of it (``empty`` runs for every product)."""
+    return math.prod(shape) if isinstance(shape, tuple) else int(np.prod(shape, dtype=np.int64))
+
+
 def aligned_empty(shape, dtype=np.float32):
     """An uninitialised C-contiguous array whose data start on an ALIGNMENT-byte boundary."""
     dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = _count(shape)
     raw = np.empty(count * dtype.itemsize + ALIGNMENT, np.uint8)
     start = -raw.ctypes.data % ALIGNMENT
     return raw[start : start + count * dtype.itemsize].view(dtype).reshape(shape)
@@ -34,7 +42,7 @@ def is_aligned(a):
 def empty(shape, dtype=np.float32):
     """The engine's allocation: ``aligned_empty`` from ALIGN_FROM_BYTES, else ``np.empty``."""
     dtype = np.dtype(dtype)
-    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize >= ALIGN_FROM_BYTES:
+    if _count(shape) * dtype.itemsize >= ALIGN_FROM_BYTES:
         return aligned_empty(shape, dtype)
     return np.empty(shape, dtype)
 

@@ -60,7 +60,8 @@ def matmul(a, b, out=None):
     result is allocated by ``memory.empty`` (aligned when large)."""
     set_blas_threads(a.shape[0] * a.shape[1] * b.shape[1] < SMALL_PRODUCT)
     if out is None:
-        out = empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))
+        dtype = a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype)
+        out = empty((a.shape[0], b.shape[1]), dtype)
     return np.matmul(a, b, out=out)
 
 
