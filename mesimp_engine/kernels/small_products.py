@@ -5,14 +5,14 @@ C-contiguous and of one float dtype. Every output is a dot product of a row of x
 of W; the loops take 4 rows of W and 4 rows of x at a time, so each loaded element of W
 serves 4 examples and each of x 4 output units (16 running sums), and the compiler
 vectorises the dot products along K (``fastmath`` reassociation and contraction only: NaN
-and inf propagate as in any sum). Leftover rows of x take 1 x 4 blocks, leftover rows of W
-single dot products.
+and inf propagate as in any sum). Leftover rows of x take a 2 x 4 and a 1 x 4 block
+(10 rows: 91 -> 82 us with the 2 x 4 block), leftover rows of W single dot products.
 
 Why: OpenBLAS's sgemm (its SkylakeX kernel on this AMD Zen 4) runs a product of a few
 rows far below the machine's speed. One thread, float32, best of five (OpenBLAS against
 these loops, microseconds): x (B, 784) @ W^T (784 -> 500): B = 4: 219/32 (6.9x), 8: 248/65
-(3.8x), 10: 275/91 (3.0x), 16: 301/123 (2.5x), 32: 421/246 (1.7x), 64: 654/480 (1.4x),
-128: 1127/955 (1.2x); 500 -> 500 at B = 10: 176/61 (2.9x); float64 at B = 10: 1.4x. With 10
+(3.8x), 10: 275/82 (3.3x), 16: 301/123 (2.5x), 32: 421/246 (1.7x), 64: 654/480 (1.4x),
+128: 1127/955 (1.2x); 500 -> 500 at B = 10: 179/57 (3.1x); float64 at B = 10: 1.4x. With 10
 output units the two are even (1-5 us). The loops read W once per 4 rows of x, where BLAS
 blocks for the caches, so ``blas.matmul`` sends here products of at most ``SMALL_ROWS``
 rows, at least ``MIN_OUTPUTS`` columns and a W of at most ``SMALL_WEIGHT_BYTES`` (which
@@ -76,7 +76,25 @@ def _kernel(zero):
                 out[b + 1, j], out[b + 1, j + 1], out[b + 1, j + 2], out[b + 1, j + 3] = s10, s11, s12, s13
                 out[b + 2, j], out[b + 2, j + 1], out[b + 2, j + 2], out[b + 2, j + 3] = s20, s21, s22, s23
                 out[b + 3, j], out[b + 3, j + 1], out[b + 3, j + 2], out[b + 3, j + 3] = s30, s31, s32, s33
-            for b in range(b4, B):
+            b = b4
+            if B - b4 >= 2:
+                s00 = s01 = s02 = s03 = zero
+                s10 = s11 = s12 = s13 = zero
+                for p in range(K):
+                    w0, w1, w2, w3 = W[j, p], W[j + 1, p], W[j + 2, p], W[j + 3, p]
+                    x0, x1 = x[b, p], x[b + 1, p]
+                    s00 += x0 * w0
+                    s01 += x0 * w1
+                    s02 += x0 * w2
+                    s03 += x0 * w3
+                    s10 += x1 * w0
+                    s11 += x1 * w1
+                    s12 += x1 * w2
+                    s13 += x1 * w3
+                out[b, j], out[b, j + 1], out[b, j + 2], out[b, j + 3] = s00, s01, s02, s03
+                out[b + 1, j], out[b + 1, j + 1], out[b + 1, j + 2], out[b + 1, j + 3] = s10, s11, s12, s13
+                b += 2
+            if b < B:
                 s0 = s1 = s2 = s3 = zero
                 for p in range(K):
                     xv = x[b, p]
