@@ -11,6 +11,9 @@
    dense, timed in turns (ours meProp, ours dense, PyTorch, then again): the MNIST training
    set when it is prepared (``--data-dir``; else random data of the same size, noted), in
    the same shuffled order for all three. ``--quick`` times 2,000 examples instead.
+4. A layer's forward product x @ W^T on a small mini-batch (10 and 32 rows, 784 -> 500,
+   float32): the engine's (``kernels.blas.matmul``, which sends it to
+   ``kernels.small_products``) beside NumPy's (OpenBLAS), both on one thread, in turns.
 """
 
 import numpy as np
@@ -199,4 +202,29 @@ def run(args):
         notes.append(f"training step, timed in turns: torch / ours = {ratio:.2f}x "
                      f"(best times: {timings['torch']['best_s'] / timings['mesimp_engine']['best_s']:.2f}x)")
     results += _epoch_case(args, have_torch, notes)
+    results += _product_cases(repeats, args.quick, notes)
     return document("overhead", results, notes=notes)
+
+
+def _product_cases(repeats, quick, notes):
+    """Section 4 of the module docstring."""
+    from mesimp_engine.kernels.blas import matmul, set_blas_threads
+
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((500, 784)).astype(np.float32)
+    results = []
+    for rows in (10, 32):
+        x = rng.random((rows, 784)).astype(np.float32)
+        case = f"forward x @ W.T {rows}x784->500"
+        set_blas_threads(True)
+        np.testing.assert_allclose(matmul(x, W.T), x @ W.T, rtol=1e-4, atol=1e-3)  # same product first
+        calls = {"numpy.matmul (OpenBLAS, 1 thread)": lambda: np.matmul(x, W.T), "mesimp_engine": lambda: matmul(x, W.T)}
+        for call in calls.values():
+            for _ in range(20):
+                call()
+        timings = time_round_robin(calls, repeats=repeats, min_time=0.02 if quick else 0.1)
+        for name, t in timings.items():
+            results.append({"case": case, "impl": name, "baseline": name != "mesimp_engine", **t})
+        ratio = timings["numpy.matmul (OpenBLAS, 1 thread)"]["median_s"] / timings["mesimp_engine"]["median_s"]
+        notes.append(f"{case}: numpy / ours = {ratio:.2f}x")
+    return results
