@@ -8,6 +8,8 @@ All arrays are 1-D views of the same length, updated in place.
 decay included), as the authors' C# optimizers do with their ``ClipBound``; 0 turns it off.
 """
 
+import functools
+
 import numpy as np
 from numba import njit, prange
 
@@ -34,12 +36,15 @@ def _clipped(x, clip):
     return x
 
 
+@functools.lru_cache(maxsize=16)
 def adam_coefficients(dtype, lr, beta1, beta2, eps, weight_decay, t, clip=0.0):
     """The scalars of ``adam_step`` for step t >= 1, in the weights' dtype: (step, beta1,
     1 - beta1, beta2, 1 - beta2, root2, eps, weight_decay, clip, scale, tiny), with
     step = lr / (1 - beta1^t), root2 = sqrt(1 - beta2^t), tiny the dtype's smallest normal
     number and scale = step / tiny (at most the dtype's largest number; 0 when lr = 0, which
-    flushes every first moment: no weight moves then anyway)."""
+    flushes every first moment: no weight moves then anyway). Cached: every parameter of a
+    model asks for the same ones at a step (about 6 us a call, 36 us of a 750 us MNIST
+    step for its six parameters)."""
     bias1, bias2 = 1 - beta1**t, 1 - beta2**t
     step = lr / bias1
     info = np.finfo(dtype)
