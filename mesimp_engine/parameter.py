@@ -81,6 +81,17 @@ class Parameter:
         self._dense_touched = False
         self._rows = []
 
+    def write_grad(self, write):
+        """When nothing has reached the gradient since ``zero_grad`` (it is due to be
+        zeroed), call ``write(grad)``, which must fill the whole buffer, and return True:
+        the gradient is then dense. Otherwise return False (the caller adds instead)."""
+        if not self._stale:
+            return False
+        write(self._grad)
+        self._stale = False
+        self._dense_touched = True
+        return True
+
     def add_grad(self, g):
         """grad += g (a dense array of the same shape)."""
         if self._stale:

@@ -170,3 +170,24 @@ def test_factored_gradient_into_a_computed_node():
     rng = np.random.default_rng(4)
     gradcheck.check(lambda a, p: ops.sum(ops.tanh(ops.add(ops.matmul(a, ops.tanh(p)), ops.matmul(ops.tanh(a), ops.tanh(p))))),
           rng.normal(size=(3, 4)), rng.normal(size=(4, 2)))
+
+
+@pytest.mark.parametrize("product_first", [True, False])
+def test_product_written_into_a_fresh_gradient_and_added_to_a_used_one(product_first):
+    """A weight's stacked product goes straight into its gradient buffer when nothing has
+    reached it since zero_grad (``test_weight_used_at_many_steps_gets_one_summed_gradient``),
+    and is added to an array gradient from another use of the weight, in either order of the
+    uses; over two steps with zero_grad between, the gradient is each step's own."""
+    rng = np.random.default_rng(5)
+    W = Parameter(rng.normal(size=(3, 4)), "W")
+    for _ in range(2):
+        x, r = rng.normal(size=(2, 4)), rng.normal(size=(2, 3))
+        graph = Graph()
+        through_product = ops.sum(ops.mul(ops.affine(x, W), r))  # dW = r^T x, multiplied at the leaf
+        direct = ops.sum(ops.mul(W, W))  # dW = 2 W, added as an array
+        # the reverse loop reaches the later node first
+        loss = ops.add(direct, through_product) if product_first else ops.add(through_product, direct)
+        graph.backward(loss)
+        np.testing.assert_allclose(W.grad, r.T @ x + 2 * W.value, rtol=1e-12)
+        W.zero_grad()
+    assert not W.grad.any()
