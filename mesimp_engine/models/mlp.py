@@ -3,6 +3,7 @@
 import numpy as np
 
 from mesimp_engine import nn, ops
+from mesimp_engine.graph import Graph
 from mesimp_engine.nn.init import as_rng
 
 
@@ -37,8 +38,13 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(dropout, rng=dropout_rng if dropout_rng is not None else rng)
         self.activation_hooks = None
 
-    def forward(self, x):
-        h = x
+    def embed(self, inputs):
+        """The first hidden layer's input from the model's inputs (the images themselves
+        here; the parser concatenates embeddings)."""
+        return inputs
+
+    def forward(self, inputs):
+        h = self.embed(inputs)
         for i, layer in enumerate(self.hidden_layers):
             h = self.activation(layer(h))
             if self.activation_hooks is not None and self.training:
@@ -49,6 +55,23 @@ class MLP(nn.Module):
     def loss(self, x, y):
         """Mean cross-entropy of the mini-batch (gradients are averaged over it)."""
         return ops.softmax_cross_entropy(self(x), y)
+
+    def hidden_outputs(self, inputs):
+        """Each hidden layer's output (after its activation) for ``inputs``, computed in
+        evaluation mode (no dropout, no meProp, no activation hooks) in a fresh graph: a
+        list of (B, width) arrays. The training loop summarises them each epoch
+        (``train.hidden_activity``)."""
+        training = self.training
+        self.eval()
+        try:
+            Graph()
+            h, outputs = self.embed(inputs), []
+            for layer in self.hidden_layers:
+                h = self.activation(layer(h))
+                outputs.append(h.value)
+        finally:
+            self.train(training)
+        return outputs
 
     def hidden_sizes(self):
         return [layer.out_features for layer in self.hidden_layers]

@@ -28,10 +28,9 @@ class ParserMLP(MLP):
         self.tag_embedding = nn.Embedding(n_tags, embed, rng=rng, scale=0.1, dtype=dtype)
         self.label_embedding = nn.Embedding(n_labels_ids, embed, rng=rng, scale=0.1, dtype=dtype)
 
-    def forward(self, features):
-        x = ops.concat(
+    def embed(self, features):
+        return ops.concat(
             [self.word_embedding(features[:, WORDS]), self.tag_embedding(features[:, TAGS]),
              self.label_embedding(features[:, LABELS])],
             axis=1,
         )
-        return super().forward(x)

@@ -26,6 +26,7 @@ from mesimp_engine.atomic_file import remove_temporaries
 from mesimp_engine.errors import NonFiniteError
 from mesimp_engine.graph import Graph
 from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
+from mesimp_engine.train.hidden_activity import model_activity
 from mesimp_engine.train.results import results_document, write_results
 
 PHASES = ("build", "forward", "backward", "update", "linear_backward")
@@ -172,6 +173,9 @@ class Trainer:
             "updated_fraction": acc["fraction"] / n_steps, "time": acc["times"],
             "hidden_sizes": self.model.hidden_sizes(),
         }
+        activity = model_activity(self.task, self.model)
+        if activity is not None:
+            record["hidden_activity"] = activity
         if s.evals_per_epoch > 1:
             record["evaluations"] = acc["evaluations"] + [{"step": n_steps, "dev": dev, "test": test}]
         if self.extension:
@@ -184,6 +188,7 @@ class Trainer:
             f"| build {t['build']:.2f}s forward {t['forward']:.2f}s backward {t['backward']:.2f}s "
             f"(linear {t['linear_backward']:.2f}s) update {t['update']:.2f}s  "
             f"| updated {100 * record['updated_fraction']:.1f}% of weights | hidden {self.model.hidden_sizes()}"
+            + _largest_outputs(activity)
         )
         self.epoch += 1
         self.step_in_epoch = 0
@@ -217,6 +222,13 @@ def evaluation_steps(n_steps, per_epoch):
     """The steps after which an epoch of ``n_steps`` is evaluated mid-way, so that
     ``per_epoch`` evaluations (the last at the epoch's end) are spread evenly."""
     return {round(j * n_steps / per_epoch) for j in range(1, per_epoch)} - {0, n_steps}
+
+
+def _largest_outputs(activity):
+    """The epoch line's summary of ``hidden_activity``: each hidden layer's largest |h|."""
+    if not activity:
+        return ""
+    return "  max |h| " + ", ".join(f"{layer['max_abs']:.1f}" for layer in activity)
 
 
 def _scores(scores):

@@ -3,6 +3,7 @@
 from mesimp_engine.data.prepared import load_mnist
 from mesimp_engine.graph import Graph
 from mesimp_engine.models.mlp import MLP
+from mesimp_engine.train.hidden_activity import PROBE_EXAMPLES
 
 EVAL_BATCH = 1000
 
@@ -32,6 +33,10 @@ class MnistTask:
         return MLP(784, s.hidden_widths, s.layers, 10, s.dropout, rng=rng, dropout_rng=train_rng,
                    linear_options=linear_options,
                    output_options=linear_options if s.sparse_output else {}, init=s.init)
+
+    def probe_inputs(self):
+        """The first training images, for ``train.hidden_activity``."""
+        return self.splits["train"][0][:PROBE_EXAMPLES]
 
     def batch(self, indices):
         x, y = self.splits["train"]

@@ -11,6 +11,7 @@ from mesimp_engine.data.vocab import replace_singletons
 from mesimp_engine.graph import Graph
 from mesimp_engine.models.parser import WORDS as WORD_FEATURES
 from mesimp_engine.models.parser import ParserMLP
+from mesimp_engine.train.hidden_activity import PROBE_EXAMPLES
 
 
 def greedy_parse(model, sentences, n_labels):
@@ -69,6 +70,11 @@ class ParseTask:
                          layers=s.layers, dropout=s.dropout, rng=rng, dropout_rng=train_rng,
                          linear_options=linear_options, output_options=linear_options if s.sparse_output else {},
                          init=s.init)
+
+    def probe_inputs(self):
+        """The features of the first training states (unknown-word replacement not
+        applied), for ``train.hidden_activity``."""
+        return self.features[:PROBE_EXAMPLES]
 
     def batch(self, indices):
         features = self.features[indices]

@@ -24,6 +24,7 @@ def test_pos_smoke(prepared_ewt, tmp_path):
     assert r["metric"] == "accuracy" and r["hidden_sizes"] == [32, 32]
     assert r["dev"] > 30  # a fifth of the tags are NN or punctuation: a trained tagger finds them
     assert r["epochs"][0]["updated_fraction"] < 0.5  # embedding rows are touched sparsely
+    assert "hidden_activity" not in r["epochs"][0]  # an LSTM: no summary of hidden outputs
 
 
 def test_parse_smoke(prepared_ewt, tmp_path):
@@ -33,6 +34,8 @@ def test_parse_smoke(prepared_ewt, tmp_path):
     assert set(r["epochs"][0]["dev_scores"]) == {"uas", "las"}
     assert r["epochs"][1]["train_loss"] < r["epochs"][0]["train_loss"]
     assert 0 <= r["dev"] <= 100
+    assert len(r["epochs"][0]["hidden_activity"]) == 2
+    assert all(a["max_abs"] > 0 for a in r["epochs"][0]["hidden_activity"])
 
 
 def test_greedy_parse_builds_trees(prepared_ewt):

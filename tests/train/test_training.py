@@ -42,6 +42,10 @@ def test_smoke_dense_writes_results(prepared_data, tmp_path):
     assert results["dev"] > 60  # 120 Adam steps on 600 images already learn most digits
     best = max(results["epochs"], key=lambda e: e["dev"])
     assert results["test"] == best["test"]
+    for e in results["epochs"]:  # the hidden layers' outputs on the probe, one summary per layer
+        assert [set(a) for a in e["hidden_activity"]] == [{"mean_abs", "max_abs", "silent"}] * 2
+        assert all(0 < a["mean_abs"] <= a["max_abs"] and 0 <= a["silent"] < 1 for a in e["hidden_activity"])
+    assert "max |h| " in proc.stdout
 
 
 def test_evaluations_within_epochs_select_the_best_point(prepared_data, tmp_path):
