@@ -44,13 +44,19 @@ class MLP(nn.Module):
         return inputs
 
     def forward(self, inputs):
-        h = self.embed(inputs)
+        h, _ = self._hidden(inputs)
+        return self.output(h)
+
+    def _hidden(self, inputs):
+        """(the output layer's input, each hidden layer's output node before dropout)."""
+        h, outputs = self.embed(inputs), []
         for i, layer in enumerate(self.hidden_layers):
             h = self.activation(layer(h))
             if self.activation_hooks is not None and self.training:
                 h = self.activation_hooks[i](h)
+            outputs.append(h)
             h = self.dropout(h)
-        return self.output(h)
+        return h, outputs
 
     def loss(self, x, y):
         """Mean cross-entropy of the mini-batch (gradients are averaged over it)."""
@@ -65,13 +71,10 @@ class MLP(nn.Module):
         self.eval()
         try:
             Graph()
-            h, outputs = self.embed(inputs), []
-            for layer in self.hidden_layers:
-                h = self.activation(layer(h))
-                outputs.append(h.value)
+            _, outputs = self._hidden(inputs)
         finally:
             self.train(training)
-        return outputs
+        return [h.value for h in outputs]
 
     def hidden_sizes(self):
         return [layer.out_features for layer in self.hidden_layers]
