@@ -106,10 +106,27 @@ class MePropAffine(Affine):
         backward is the exact meProp gradient, and BLAS computes it fastest."""
         grads = Affine.backward(self, dy, needs)
         if self.on_select is not None:
-            n = dy.shape[1]
-            every = np.arange(n, dtype=np.int64)
-            self.on_select(every if self.mode == "unified" else np.broadcast_to(every, dy.shape), every, dy)
+            every, selected = every_unit(dy.shape, self.mode == "unified")
+            self.on_select(selected, every, dy)
         return grads
+
+
+_every_unit = {}
+
+
+def every_unit(shape, unified):
+    """The selection that keeps every unit of a (B, n) gradient: (rows, selected), rows
+    arange(n) and selected rows itself (unified) or broadcast to (B, n) (per example).
+    Read-only arrays, made once per shape: in an MNIST training step, making them afresh
+    (``np.broadcast_to`` builds an iterator in Python) took 15 us of the output layer's
+    backward, with the interpreter's caches cold after the optimizer's pass over the weights."""
+    key = (shape, unified)
+    cached = _every_unit.get(key)
+    if cached is None:
+        every = np.arange(shape[1], dtype=np.int64)
+        every.flags.writeable = False
+        cached = _every_unit[key] = (every, every if unified else np.broadcast_to(every, shape))
+    return cached
 
 
 def meprop_affine(x, W, b=None, k=None, mode="per_example", rng=None, blocks=1, on_select=None, name=None):

@@ -117,6 +117,28 @@ def test_layer_records_selection_and_updated_fraction():
     assert not layer.weight.grad[np.setdiff1d(np.arange(10), rows)].any()
 
 
+@pytest.mark.parametrize("mode", ["per_example", "unified"])
+def test_a_layer_whose_k_covers_every_unit_records_every_unit(mode):
+    """k >= n_out (MNIST's output layer at k = 20): the dense gradients, every unit recorded
+    as selected, from read-only arrays made once per shape."""
+    layer = nn.Linear(6, 4, rng=0, k=20, mode=mode)
+    x = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    r = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    seen = []
+    for _ in range(2):
+        g = Graph()
+        g.backward(ops.sum(ops.mul(layer(x), r)))
+        seen.append(layer.selected)
+        np.testing.assert_allclose(layer.weight.grad, r.T @ x, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(layer.bias.grad, r.sum(0), rtol=1e-5, atol=1e-6)
+        layer.weight.zero_grad()
+        layer.bias.zero_grad()
+    want = np.arange(4) if mode == "unified" else np.tile(np.arange(4), (3, 1))
+    np.testing.assert_array_equal(seen[0], want)
+    assert seen[1] is seen[0] and not seen[0].flags.writeable
+    assert layer.updated_fraction == 1.0
+
+
 def test_bad_settings_are_clear():
     with pytest.raises(ValueError, match="k >= 1"):
         nn.Linear(3, 4, k=0)
