@@ -3,7 +3,7 @@
 import argparse
 import dataclasses
 
-from mesimp_engine.train.settings import INITS, METHODS, OPTIMIZERS, TASKS, TrainSettings
+from mesimp_engine.train.settings import EPS_FORMS, INITS, METHODS, OPTIMIZERS, TASKS, TrainSettings
 
 
 def add_parser(subparsers):
@@ -37,6 +37,9 @@ def add_parser(subparsers):
                    help="optimizer touches only rows that received gradient (Adam moments of other rows not decayed)")
     p.add_argument("--clip", type=float, metavar="C",
                    help="clip each gradient element to [-C, C] before the update (the authors' C# code: 5; default off)")
+    p.add_argument("--adam-eps", choices=EPS_FORMS, default="pytorch",
+                   help="where Adam's eps goes: pytorch (after the bias correction, the default) or authors (before it, "
+                        "as the authors' C# code; differs in the first few thousand steps)")
     p.add_argument("--evals-per-epoch", type=int, default=1, metavar="N",
                    help="evaluate dev (and test) N times per epoch, at equal step intervals; the best dev point is "
                         "selected (the authors' C# MNIST code: 11; default 1, at the epoch's end)")

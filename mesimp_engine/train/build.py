@@ -27,7 +27,7 @@ def make_optimizer(settings, params):
     name = settings.optimizer
     common = {"lr": settings.lr, "clip": settings.clip, "sparse": settings.sparse_update}
     if name == "adam":
-        return optim.Adam(params, **common)
+        return optim.Adam(params, eps_form=settings.adam_eps, **common)
     if name == "adagrad":
         return optim.AdaGrad(params, eps=1e-6, **common)
     return optim.SGD(params, **common)

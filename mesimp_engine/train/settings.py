@@ -10,6 +10,7 @@ Adam 0.001, AdaGrad 0.01 (POS, parsing) or 0.1 (MNIST), SGD 0.1.
 from dataclasses import asdict, dataclass, field
 
 from mesimp_engine.nn.linear import INITS
+from mesimp_engine.optim.adam import EPS_FORMS
 
 TASKS = ("mnist", "pos", "parse")
 METHODS = ("dense", "meprop", "unified", "randk", "mesimp", "meact")
@@ -48,6 +49,7 @@ class TrainSettings:
     sparse_output: bool = True
     sparse_update: bool = False
     clip: float = None
+    adam_eps: str = "pytorch"
     evals_per_epoch: int = 1
     check_finite: bool = False
     prune_rate: float = 0.1
@@ -82,6 +84,10 @@ class TrainSettings:
             raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"--clip must be positive, got {self.clip}")
+        if self.adam_eps not in EPS_FORMS:
+            raise ValueError(f"--adam-eps must be one of {EPS_FORMS}, got {self.adam_eps!r}")
+        if self.adam_eps != "pytorch" and self.optimizer != "adam":
+            raise ValueError(f"--adam-eps is for --optimizer adam, not {self.optimizer}")
         if self.evals_per_epoch < 1:
             raise ValueError(f"--evals-per-epoch must be at least 1, got {self.evals_per_epoch}")
         if not 0 <= self.prune_rate < 1:

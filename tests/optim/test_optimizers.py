@@ -20,6 +20,36 @@ def test_adam_first_step_moves_each_weight_by_lr():
     np.testing.assert_allclose(p.value, [0.99, -1.99, 2.99], atol=1e-7)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_authors_eps_form_is_the_csharp_update(dtype):
+    """eps_form="authors": the meProp authors' C# Adam.Update, written out here as it is there:
+    lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t); w -= lr_t m / (sqrt(v) + eps). Gradients near
+    eps make the two forms differ at the first steps."""
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal(50)
+    grads = [rng.standard_normal(50) * np.logspace(-9, 0, 50) for _ in range(4)]
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    w, m, v = w0.copy(), np.zeros(50), np.zeros(50)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w = w - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+    results = {}
+    for form in ("authors", "pytorch"):
+        p = Parameter(w0.astype(dtype), "p")
+        opt = optim.Adam([p], lr=lr, eps=eps, eps_form=form)
+        for g in grads:
+            p.add_grad(g.astype(dtype))
+            opt.step()
+            opt.zero_grad()
+        results[form] = p.value.astype(np.float64)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(results["authors"], w, rtol=tol, atol=tol)
+    assert np.abs(results["pytorch"] - w).max() > 1e-4  # the forms differ on tiny gradients
+    with pytest.raises(ValueError, match="eps_form"):
+        optim.Adam([Parameter(w0, "q")], eps_form="csharp")
+
+
 def test_adagrad_equation():
     p = _param([1.0, 1.0], [2.0, -1.0])
     opt = optim.AdaGrad([p], lr=0.1, eps=1e-6)

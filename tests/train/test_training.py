@@ -49,7 +49,8 @@ def test_smoke_dense_writes_results(prepared_data, tmp_path):
 
 
 def test_evaluations_within_epochs_select_the_best_point(prepared_data, tmp_path):
-    proc = _train(prepared_data, tmp_path, "--epochs", "2", "--evals-per-epoch", "3", "--clip", "5", *SMALL)
+    proc = _train(prepared_data, tmp_path, "--epochs", "2", "--evals-per-epoch", "3", "--clip", "5", "--adam-eps", "authors",
+                  *SMALL)
     results = json.loads((tmp_path / "results.json").read_text())
     points = [(e["epoch"], p["step"], p["dev"], p["test"]) for e in results["epochs"] for p in e["evaluations"]]
     assert [(epoch, step) for epoch, step, _, _ in points] == [(1, 20), (1, 40), (1, 60), (2, 20), (2, 40), (2, 60)]
@@ -58,7 +59,7 @@ def test_evaluations_within_epochs_select_the_best_point(prepared_data, tmp_path
     best = max(points, key=lambda p: (p[2], -p[0], -p[1]))
     assert (results["best_epoch"], results["best_step"], results["dev"], results["test"]) == best
     assert f"best dev epoch {best[0]} (step {best[1]})" in proc.stdout
-    assert results["settings"]["clip"] == 5.0
+    assert results["settings"]["clip"] == 5.0 and results["settings"]["adam_eps"] == "authors"
 
 
 def test_evaluations_survive_a_stop_and_resume(prepared_data, tmp_path):
