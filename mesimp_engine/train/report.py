@@ -7,14 +7,30 @@ per step, and the linear-backward speed-up over the dense run of the same task w
 among the runs compared (the papers' "69.2x" column). Epoch times are means over the epochs
 run, so runs of different lengths compare; they are only comparable between runs made on
 the same machine under the same load.
+
+``report_by_seed`` gives one row per group of runs whose settings differ only in the seed
+(and in flags that change nothing computed: the output folder, the data folder, progress,
+checkpoints): the number of runs and their seeds, mean dev and test, the test scores'
+standard deviation and range, and the mean times. A single run of a method whose scores
+move by half a point from seed to seed (meProp on MNIST) says little; six of them say how
+far it is from dense. Runs that have not finished all their epochs are left out of the
+groups and listed.
+
+The dense run (or group) a row's speed-up is taken against is the dense one of the same task
+whose settings agree with the row's in the most flags (the same seed and protocol first),
+so that runs of several protocols compared in one table pair up.
 """
 
 import json
 import os
+import statistics
 
 from mesimp_engine.atomic_file import write_json
 
 PHASES = ("build", "forward", "backward", "update")
+
+NOT_COMPUTED = ("out", "data_dir", "progress", "checkpoint_every", "stop_after", "check_finite")
+"""Settings that do not change what a run computes."""
 
 
 class ReportError(ValueError):
@@ -62,19 +78,104 @@ def summarize(doc):
     }
 
 
+def settings_of(doc):
+    """The settings that decide what a run computes (a dict; runs from before a flag existed
+    count as having its default)."""
+    from mesimp_engine.train.settings import TrainSettings
+
+    settings = {**TrainSettings().__dict__, **doc.get("settings", {}), "task": doc["task"], "method": doc["method"],
+                "k": doc.get("k")}
+    return {name: value for name, value in settings.items() if name not in NOT_COMPUTED}
+
+
+def finished(doc):
+    """Whether the run trained all the epochs its settings asked for."""
+    wanted = doc.get("settings", {}).get("epochs")
+    return wanted is None or len(doc["epochs"]) >= wanted
+
+
 def report(docs):
     """Rows for the runs, with ``backprop_speedup`` = the dense run's mean linear-backward
     time over this run's (None when the task has no dense run among ``docs``)."""
     rows = [summarize(doc) for doc in docs]
-    dense = {}
-    for row in rows:
-        if row["method"] == "dense":
-            dense.setdefault(row["task"], row)
-    for row in rows:
-        base = dense.get(row["task"])
-        ok = base is not None and row["linear_backward_s"] > 0
-        row["backprop_speedup"] = base["linear_backward_s"] / row["linear_backward_s"] if ok else None
+    _add_speedups(rows, [settings_of(doc) for doc in docs])
     return rows
+
+
+def report_by_seed(docs):
+    """(rows, left_out): one row per group of finished runs that differ only in the seed, in
+    the order the groups first appear; ``left_out`` the unfinished runs' rows."""
+    groups, keys, left_out = {}, {}, []
+    for doc in docs:
+        if not finished(doc):
+            left_out.append(summarize(doc))
+            continue
+        settings = settings_of(doc)
+        key = json.dumps({name: value for name, value in settings.items() if name != "seed"}, sort_keys=True)
+        groups.setdefault(key, []).append(doc)
+        keys.setdefault(key, settings)
+    rows = [_group_row(group) for group in groups.values()]
+    _add_speedups(rows, list(keys.values()))
+    _add_distinctions(rows, list(keys.values()))
+    return rows, left_out
+
+
+def _add_distinctions(rows, settings):
+    """``settings`` of each group row: the flags (besides task, method and k) whose values are
+    not the same in every group, as "name=value" text, so groups of several protocols tell
+    apart in the table."""
+    names = sorted({name for s in settings for name in s})
+    varying = [name for name in names if name not in ("task", "method", "k", "seed")
+               and len({json.dumps(s.get(name)) for s in settings}) > 1]
+    for row, mine in zip(rows, settings):
+        row["settings"] = " ".join(f"{name}={mine.get(name)}" for name in varying)
+
+
+def _group_row(docs):
+    runs = [summarize(doc) for doc in docs]
+    tests = [r["test"] for r in runs]
+    widths = [r["hidden_sizes"] for r in runs]
+    same_depth = all(w and len(w) == len(widths[0]) for w in widths)
+    fractions = [r["updated_fraction"] for r in runs if r["updated_fraction"] is not None]
+    row = {name: runs[0][name] for name in ("task", "method", "k", "metric")}
+    row.update(
+        run=_common_folder([r["run"] for r in runs]),
+        runs=len(runs),
+        seeds=[doc.get("settings", {}).get("seed") for doc in docs],
+        best_epochs=[r["best_epoch"] for r in runs],
+        dev=statistics.fmean(r["dev"] for r in runs),
+        test=statistics.fmean(tests),
+        test_sd=statistics.stdev(tests) if len(tests) > 1 else 0.0,
+        test_min=min(tests),
+        test_max=max(tests),
+        tests=tests,
+        hidden_sizes=[round(statistics.fmean(w[i] for w in widths)) for i in range(len(widths[0]))] if same_depth else None,
+        parameters=round(statistics.fmean(r["parameters"] or 0 for r in runs)),
+        epoch_s=statistics.fmean(r["epoch_s"] for r in runs),
+        linear_backward_s=statistics.fmean(r["linear_backward_s"] for r in runs),
+        updated_fraction=statistics.fmean(fractions) if fractions else None,
+    )
+    return row
+
+
+def _common_folder(paths):
+    """What the runs' paths share (their common folder, or the one run's path)."""
+    if len(paths) == 1:
+        return paths[0]
+    return os.path.commonpath([os.path.abspath(p) for p in paths]) + os.sep + "..."
+
+
+def _add_speedups(rows, settings):
+    """``backprop_speedup`` of each row over its dense partner: the dense row of the same
+    task whose settings agree with the row's in the most flags (the first on a tie)."""
+    dense = [i for i, row in enumerate(rows) if row["method"] == "dense"]
+    for row, mine in zip(rows, settings):
+        partners = [i for i in dense if rows[i]["task"] == row["task"]]
+        if not partners or not row["linear_backward_s"] > 0:
+            row["backprop_speedup"] = None
+            continue
+        best = max(partners, key=lambda i: (sum(settings[i].get(name) == value for name, value in mine.items()), -i))
+        row["backprop_speedup"] = rows[best]["linear_backward_s"] / row["linear_backward_s"]
 
 
 def format_table(rows):
@@ -95,8 +196,32 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def write_report(rows, path):
-    write_json({"runs": rows}, path)
+def format_group_table(rows):
+    """Rows of ``report_by_seed`` as an aligned text table (test: mean, standard deviation
+    and range over the seeds)."""
+    header = (f"{'task':<6} {'method':<8} {'k':>4} {'runs':>4} {'best':>7} {'dev':>7} {'test':>7} {'sd':>5}"
+              f" {'range':>13} {'widths':<12} {'epoch s':>9} {'linbwd s':>9} {'speed-up':>8} {'updated':>8}  settings where groups differ (else folder)")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        epochs = [e for e in r["best_epochs"] if e is not None]
+        best = f"{min(epochs)}-{max(epochs)}" if epochs else "-"
+        widths = ",".join(str(w) for w in r["hidden_sizes"]) if r["hidden_sizes"] else "-"
+        speedup = f"{r['backprop_speedup']:.1f}x" if r["backprop_speedup"] is not None else "-"
+        updated = f"{100 * r['updated_fraction']:.1f}%" if r["updated_fraction"] is not None else "-"
+        spread = f"{r['test_min']:.2f}-{r['test_max']:.2f}"
+        lines.append(
+            f"{r['task']:<6} {r['method']:<8} {r['k'] if r['k'] is not None else '-':>4} {r['runs']:>4} {best:>7}"
+            f" {_score(r['dev']):>7} {_score(r['test']):>7} {r['test_sd']:>5.2f} {spread:>13} {widths:<12}"
+            f" {r['epoch_s']:>9.1f} {r['linear_backward_s']:>9.2f} {speedup:>8} {updated:>8}  {r['settings'] or r['run']}"
+        )
+    return "\n".join(lines)
+
+
+def write_report(rows, path, left_out=None):
+    doc = {"runs": rows}
+    if left_out is not None:
+        doc["left_out"] = left_out
+    write_json(doc, path)
 
 
 def _score(value):
