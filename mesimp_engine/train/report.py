@@ -26,6 +26,7 @@ import os
 import statistics
 
 from mesimp_engine.atomic_file import write_json
+from mesimp_engine.train.settings import TrainSettings
 
 PHASES = ("build", "forward", "backward", "update")
 
@@ -81,8 +82,6 @@ def summarize(doc):
 def settings_of(doc):
     """The settings that decide what a run computes (a dict; runs from before a flag existed
     count as having its default)."""
-    from mesimp_engine.train.settings import TrainSettings
-
     settings = {**TrainSettings().__dict__, **doc.get("settings", {}), "task": doc["task"], "method": doc["method"],
                 "k": doc.get("k")}
     return {name: value for name, value in settings.items() if name not in NOT_COMPUTED}
