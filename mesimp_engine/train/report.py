@@ -203,7 +203,7 @@ def format_group_table(rows):
     lines = [header, "-" * len(header)]
     for r in rows:
         epochs = [e for e in r["best_epochs"] if e is not None]
-        best = f"{min(epochs)}-{max(epochs)}" if epochs else "-"
+        best = "-" if not epochs else str(epochs[0]) if min(epochs) == max(epochs) else f"{min(epochs)}-{max(epochs)}"
         widths = ",".join(str(w) for w in r["hidden_sizes"]) if r["hidden_sizes"] else "-"
         speedup = f"{r['backprop_speedup']:.1f}x" if r["backprop_speedup"] is not None else "-"
         updated = f"{100 * r['updated_fraction']:.1f}%" if r["updated_fraction"] is not None else "-"
