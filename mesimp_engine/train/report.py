@@ -94,8 +94,9 @@ def finished(doc):
 
 
 def report(docs):
-    """Rows for the runs, with ``backprop_speedup`` = the dense run's mean linear-backward
-    time over this run's (None when the task has no dense run among ``docs``)."""
+    """Rows for the runs, with ``backprop_speedup`` = the mean linear-backward time of the
+    run's dense partner (see the module docstring) over this run's (None when the task has
+    no dense run among ``docs``)."""
     rows = [summarize(doc) for doc in docs]
     _add_speedups(rows, [settings_of(doc) for doc in docs])
     return rows
@@ -183,9 +184,7 @@ def format_table(rows):
               f" {'params':>10} {'epoch s':>9} {'linbwd s':>9} {'speed-up':>8} {'updated':>8}  run")
     lines = [header, "-" * len(header)]
     for r in rows:
-        widths = ",".join(str(w) for w in r["hidden_sizes"]) if r["hidden_sizes"] else "-"
-        speedup = f"{r['backprop_speedup']:.1f}x" if r["backprop_speedup"] is not None else "-"
-        updated = f"{100 * r['updated_fraction']:.1f}%" if r["updated_fraction"] is not None else "-"
+        widths, speedup, updated = _shared_cells(r)
         lines.append(
             f"{r['task']:<6} {r['method']:<8} {r['k'] if r['k'] is not None else '-':>4} {r['epochs']:>3}"
             f" {r['best_epoch'] if r['best_epoch'] is not None else '-':>4} {_score(r['dev']):>7} {_score(r['test']):>7}"
@@ -204,9 +203,7 @@ def format_group_table(rows):
     for r in rows:
         epochs = [e for e in r["best_epochs"] if e is not None]
         best = "-" if not epochs else str(epochs[0]) if min(epochs) == max(epochs) else f"{min(epochs)}-{max(epochs)}"
-        widths = ",".join(str(w) for w in r["hidden_sizes"]) if r["hidden_sizes"] else "-"
-        speedup = f"{r['backprop_speedup']:.1f}x" if r["backprop_speedup"] is not None else "-"
-        updated = f"{100 * r['updated_fraction']:.1f}%" if r["updated_fraction"] is not None else "-"
+        widths, speedup, updated = _shared_cells(r)
         spread = f"{r['test_min']:.2f}-{r['test_max']:.2f}"
         lines.append(
             f"{r['task']:<6} {r['method']:<8} {r['k'] if r['k'] is not None else '-':>4} {r['runs']:>4} {best:>7}"
@@ -221,6 +218,14 @@ def write_report(rows, path, left_out=None):
     if left_out is not None:
         doc["left_out"] = left_out
     write_json(doc, path)
+
+
+def _shared_cells(row):
+    """The widths, speed-up and updated-fraction cells of a row (either table)."""
+    widths = ",".join(str(w) for w in row["hidden_sizes"]) if row["hidden_sizes"] else "-"
+    speedup = f"{row['backprop_speedup']:.1f}x" if row["backprop_speedup"] is not None else "-"
+    updated = f"{100 * row['updated_fraction']:.1f}%" if row["updated_fraction"] is not None else "-"
+    return widths, speedup, updated
 
 
 def _score(value):
