@@ -3,7 +3,7 @@
 import argparse
 import dataclasses
 
-from mesimp_engine.train.settings import EPS_FORMS, INITS, METHODS, OPTIMIZERS, TASKS, TrainSettings
+from mesimp_engine.train.settings import DTYPES, EPS_FORMS, INITS, METHODS, OPTIMIZERS, TASKS, TrainSettings
 
 
 def add_parser(subparsers):
@@ -25,6 +25,9 @@ def add_parser(subparsers):
     p.add_argument("--init", choices=INITS, default="pytorch",
                    help="weight initialisation of the MLP tasks: pytorch (U(+-1/sqrt(in)), the default) or authors "
                         "(N(0, 6/(in+out)), zero biases: the meProp authors' C# code)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
+                   help="floating-point type of the MNIST model and data (default float32; the authors' C# code: "
+                        "float64, about twice as slow)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="runs/last", help="folder for results.json and checkpoint.npz")
     p.add_argument("--data-dir", default="data", help="prepared data folder (prepared on first use)")

@@ -50,7 +50,9 @@ def read_mnist_raw(folder):
     }
 
 
-def to_float(images, labels):
-    """(float32 images in [0, 1] of shape (N, 784), int64 labels (N,)) from uint8 arrays."""
-    return (np.asarray(images, dtype=np.float32) / np.float32(255.0),
+def to_float(images, labels, dtype=np.float32):
+    """(images in [0, 1] of shape (N, 784) as ``dtype``, int64 labels (N,)) from uint8 arrays.
+    Pixels are divided by 255 in ``dtype`` (the authors' C# code: in double)."""
+    dtype = np.dtype(dtype)
+    return (np.asarray(images, dtype=dtype) / dtype.type(255.0),
             np.asarray(labels, dtype=np.int64))

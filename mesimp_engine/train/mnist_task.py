@@ -1,5 +1,7 @@
 """The MNIST task: data, model, mini-batches, loss and accuracy for the trainer."""
 
+import numpy as np
+
 from mesimp_engine.data.prepared import load_mnist
 from mesimp_engine.graph import Graph
 from mesimp_engine.models.mlp import MLP
@@ -16,7 +18,7 @@ class MnistTask:
     metric = "accuracy"
 
     def __init__(self, settings):
-        data = load_mnist(settings.data_dir)
+        data = load_mnist(settings.data_dir, dtype=settings.dtype)
         limit, limit_eval = settings.limit_train, settings.limit_eval
         self.splits = {
             split: (x[:limit_eval], y[:limit_eval]) if split != "train" else (x[:limit], y[:limit])
@@ -32,7 +34,7 @@ class MnistTask:
         s = self.settings
         return MLP(784, s.hidden_widths, s.layers, 10, s.dropout, rng=rng, dropout_rng=train_rng,
                    linear_options=linear_options,
-                   output_options=linear_options if s.sparse_output else {}, init=s.init)
+                   output_options=linear_options if s.sparse_output else {}, init=s.init, dtype=np.dtype(s.dtype))
 
     def probe_inputs(self):
         """The first training images, for ``train.hidden_activity``."""

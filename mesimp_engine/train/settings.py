@@ -13,6 +13,7 @@ from mesimp_engine.nn.linear import INITS
 from mesimp_engine.optim.adam import EPS_FORMS
 
 TASKS = ("mnist", "pos", "parse")
+DTYPES = ("float32", "float64")
 METHODS = ("dense", "meprop", "unified", "randk", "mesimp", "meact")
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 
@@ -39,6 +40,7 @@ class TrainSettings:
     layers: int = None
     dropout: float = 0.0
     init: str = "pytorch"
+    dtype: str = "float32"
     seed: int = 1
     out: str = "runs/last"
     data_dir: str = "data"
@@ -98,6 +100,10 @@ class TrainSettings:
             raise ValueError(f"--init must be one of {INITS}, got {self.init!r}")
         if self.init != "pytorch" and self.task == "pos":
             raise ValueError("--init is for the MLP tasks (mnist, parse)")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"--dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.dtype != "float32" and self.task != "mnist":
+            raise ValueError("--dtype is for the MNIST task (the authors' C# MNIST code runs in float64)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         return self

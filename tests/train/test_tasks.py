@@ -98,6 +98,10 @@ def test_init_setting_is_checked():
     with pytest.raises(ValueError, match="MLP tasks"):
         TrainSettings(task="pos", init="authors").resolve()
     assert TrainSettings(task="parse", init="authors").resolve().init == "authors"
+    with pytest.raises(ValueError, match="--dtype must be one of"):
+        TrainSettings(task="mnist", dtype="float16").resolve()
+    with pytest.raises(ValueError, match="--dtype is for the MNIST task"):
+        TrainSettings(task="parse", dtype="float64").resolve()
     with pytest.raises(ValueError, match="--adam-eps must be one of"):
         TrainSettings(task="mnist", adam_eps="csharp").resolve()
     with pytest.raises(ValueError, match="--adam-eps is for --optimizer adam"):

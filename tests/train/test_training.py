@@ -62,6 +62,20 @@ def test_evaluations_within_epochs_select_the_best_point(prepared_data, tmp_path
     assert results["settings"]["clip"] == 5.0 and results["settings"]["adam_eps"] == "authors"
 
 
+def test_float64_runs_in_float64(prepared_data, tmp_path):
+    flags = ["--method", "meprop", "--epochs", "1", *SMALL]
+    _train(prepared_data, tmp_path / "f32", *flags)
+    _train(prepared_data, tmp_path / "f64", *flags, "--dtype", "float64")
+    f32, f64 = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("f32", "f64"))
+    assert f64["settings"]["dtype"] == "float64" and f32["settings"]["dtype"] == "float32"
+    with np.load(tmp_path / "f64" / "checkpoint.npz") as saved:
+        weights = [saved[name] for name in saved.files if name.endswith("weight")]
+    assert weights and all(w.dtype == np.float64 for w in weights)
+    # the same training in another precision: close, not bit-equal
+    loss32, loss64 = f32["epochs"][0]["train_loss"], f64["epochs"][0]["train_loss"]
+    assert loss32 != loss64 and abs(loss32 - loss64) < 1e-3 * loss64
+
+
 def test_evaluations_survive_a_stop_and_resume(prepared_data, tmp_path):
     flags = ["--epochs", "1", "--evals-per-epoch", "3", *SMALL]
     _train(prepared_data, tmp_path / "full", *flags)
