@@ -27,7 +27,7 @@ def add_parser(subparsers):
                         "(N(0, 6/(in+out)), zero biases: the meProp authors' C# code)")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="floating-point type of the MNIST model and data (default float32; the authors' C# code: "
-                        "float64, about twice as slow)")
+                        "float64, about 1.5x slower)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="runs/last", help="folder for results.json and checkpoint.npz")
     p.add_argument("--data-dir", default="data", help="prepared data folder (prepared on first use)")

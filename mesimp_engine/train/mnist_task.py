@@ -1,7 +1,5 @@
 """The MNIST task: data, model, mini-batches, loss and accuracy for the trainer."""
 
-import numpy as np
-
 from mesimp_engine.data.prepared import load_mnist
 from mesimp_engine.graph import Graph
 from mesimp_engine.models.mlp import MLP
@@ -34,7 +32,7 @@ class MnistTask:
         s = self.settings
         return MLP(784, s.hidden_widths, s.layers, 10, s.dropout, rng=rng, dropout_rng=train_rng,
                    linear_options=linear_options,
-                   output_options=linear_options if s.sparse_output else {}, init=s.init, dtype=np.dtype(s.dtype))
+                   output_options=linear_options if s.sparse_output else {}, init=s.init, dtype=s.dtype)
 
     def probe_inputs(self):
         """The first training images, for ``train.hidden_activity``."""

@@ -1,12 +1,11 @@
 """``mesimp-engine report``: real runs (small MNIST slices) compared in one table."""
 
 import json
+import statistics
 import subprocess
 import sys
 
 import pytest
-
-import statistics
 
 from mesimp_engine.train.report import ReportError, format_group_table, format_table, load_run, report, report_by_seed
 
