@@ -14,6 +14,12 @@
 4. A layer's forward product x @ W^T on a small mini-batch (10 and 32 rows, 784 -> 500,
    float32): the engine's (``kernels.blas.matmul``, which sends it to
    ``kernels.small_products``) beside NumPy's (OpenBLAS), both on one thread, in turns.
+5. The linear layers' backward in a training step of that MLP (``graph.stats.linear_backward``,
+   the papers' "backprop time"; Adam, mini-batch 10): dense and meProp (top-20) steps
+   alternating in one process, in float32 and in float64 (the authors' precision), on the
+   epoch case's examples. Four models take turns, so every step starts with the others'
+   data in the caches, as a step follows an optimizer pass over all the weights in training.
+   Medians over ``BACKWARD_STEPS`` steps after a tenth as many untimed (``--quick``: 300).
 """
 
 import numpy as np
@@ -25,6 +31,7 @@ from mesimp_engine.parameter import Parameter
 
 CHAIN = 100
 EPOCH_K = 20
+BACKWARD_STEPS = 3000
 
 
 def _op_cases():
@@ -155,15 +162,12 @@ def _epoch_makers(have_torch):
     return makers
 
 
-def _epoch_case(args, have_torch, notes):
-    x, y, note = _epoch_data(args.data_dir, args.quick)
-    if note:
-        notes.append(note)
+def _epoch_case(x, y, repeats, have_torch, notes):
     case = f"MLP epoch {len(y)} examples b=10 Adam"
     epochs = {name: make(x, y) for name, make in _epoch_makers(have_torch).items()}
     for epoch in {name: make(x[:200], y[:200]) for name, make in _epoch_makers(have_torch).items()}.values():
         epoch()  # compile and warm on a short slice
-    timings = time_round_robin(epochs, repeats=args.epoch_repeats, min_time=0.0)
+    timings = time_round_robin(epochs, repeats=repeats, min_time=0.0)
     results = [{"case": case, "impl": name, "baseline": name == "torch dense", **t} for name, t in timings.items()]
     ours = timings[f"mesimp_engine meProp k={EPOCH_K}"]["median_s"]
     for name in ("mesimp_engine dense", "torch dense"):
@@ -201,8 +205,12 @@ def run(args):
         ratio = timings["torch"]["median_s"] / timings["mesimp_engine"]["median_s"]
         notes.append(f"training step, timed in turns: torch / ours = {ratio:.2f}x "
                      f"(best times: {timings['torch']['best_s'] / timings['mesimp_engine']['best_s']:.2f}x)")
-    results += _epoch_case(args, have_torch, notes)
+    x, y, note = _epoch_data(args.data_dir, args.quick)
+    if note:
+        notes.append(note)
+    results += _epoch_case(x, y, args.epoch_repeats, have_torch, notes)
     results += _product_cases(repeats, args.quick, notes)
+    results += _backward_cases(x, y, 300 if args.quick else BACKWARD_STEPS, notes)
     return document("overhead", results, notes=notes)
 
 
@@ -227,4 +235,38 @@ def _product_cases(repeats, quick, notes):
             results.append({"case": case, "impl": name, "baseline": name != "mesimp_engine", **t})
         ratio = timings["numpy.matmul (OpenBLAS, 1 thread)"]["median_s"] / timings["mesimp_engine"]["median_s"]
         notes.append(f"{case}: numpy / ours = {ratio:.2f}x")
+    return results
+
+
+def _backward_cases(x, y, steps, notes):
+    """Section 5 of the module docstring."""
+    from mesimp_engine.models.mlp import MLP
+
+    methods = {"dense": {}, f"meProp k={EPOCH_K}": {"k": EPOCH_K}}
+    warmup = steps // 10
+    x, y = x[:(warmup + steps) * 10], y[:(warmup + steps) * 10]
+    runs = {}
+    for dtype in (np.float32, np.float64):
+        for method, options in methods.items():
+            model = MLP(784, 500, 2, 10, rng=0, linear_options=options, dtype=dtype)
+            runs[(dtype.__name__, method)] = (model, optim.Adam(model.parameters()), x.astype(dtype), [])
+    batches = len(y) // 10
+    for step in range(warmup + steps):
+        start = (step % batches) * 10
+        for model, opt, inputs, times in runs.values():
+            g = Graph()
+            g.backward(model.loss(g.input(inputs[start:start + 10]), y[start:start + 10]))
+            opt.step()
+            opt.zero_grad()
+            if step >= warmup:
+                times.append(g.stats.linear_backward)
+    results = []
+    for (dtype, method), (_, _, _, times) in runs.items():
+        results.append({"case": f"MLP linear backward in a training step b=10 {dtype}", "impl": method,
+                        "baseline": method == "dense", "median_s": float(np.median(times)),
+                        "best_s": float(np.min(times)), "repeats": len(times), "unit": "per step"})
+    for dtype in ("float32", "float64"):
+        dense, ours = (runs[(dtype, method)][3] for method in methods)
+        notes.append(f"linear backward in a training step ({dtype}, steps in turns): dense / meProp = "
+                     f"{np.median(dense) / np.median(ours):.2f}x")
     return results

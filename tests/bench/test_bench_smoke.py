@@ -26,3 +26,8 @@ def test_bench_quick_writes_document(bench, tmp_path):
         for case in cases:
             assert any(r["impl"].startswith("floor") for r in rows if r["case"] == case)
         assert "dense/floor" in proc.stdout
+    if bench == "overhead":  # the papers' "backprop time" in a training step, both precisions
+        for dtype in ("float32", "float64"):
+            case = f"MLP linear backward in a training step b=10 {dtype}"
+            assert {r["impl"] for r in rows if r["case"] == case} == {"dense", "meProp k=20"}
+            assert f"linear backward in a training step ({dtype}, steps in turns): dense / meProp = " in proc.stdout
