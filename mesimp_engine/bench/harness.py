@@ -148,7 +148,10 @@ def print_table(doc, file=None):
         f" | numba {env.get('numba')} | torch {env.get('torch')}",
         file=file,
     )
-    header = f"{'case':<28} {'impl':<26} {'median':>12} {'best':>12} {'vs baseline':>12}"
+    # columns as wide as the longest case and implementation name (at least 28 and 26)
+    cw = max([28] + [len(r["case"]) for r in results])
+    iw = max([26] + [len(r["impl"]) for r in results])
+    header = f"{'case':<{cw}} {'impl':<{iw}} {'median':>12} {'best':>12} {'vs baseline':>12}"
     print(header, file=file)
     print("-" * len(header), file=file)
     cases = []
@@ -161,7 +164,7 @@ def print_table(doc, file=None):
         for r in rows:
             speedup = base["median_s"] / r["median_s"] if r["median_s"] > 0 else float("inf")
             print(
-                f"{case:<28} {r['impl']:<26} {_fmt(r['median_s']):>12} {_fmt(r.get('best_s', r['median_s'])):>12}"
+                f"{case:<{cw}} {r['impl']:<{iw}} {_fmt(r['median_s']):>12} {_fmt(r.get('best_s', r['median_s'])):>12}"
                 f" {speedup:>11.2f}x",
                 file=file,
             )
