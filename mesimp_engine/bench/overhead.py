@@ -121,17 +121,28 @@ def _epoch_data(data_dir, quick):
     return x[order], y[order], note
 
 
-def _ours_epoch(x, y, k):
+def _mlp(k, dtype=np.float32):
+    """The papers' MNIST MLP with meProp's top-k (dense when k is None) and its Adam."""
     from mesimp_engine.models.mlp import MLP
 
+    model = MLP(784, 500, 2, 10, rng=0, linear_options={"k": k} if k else {}, dtype=dtype)
+    return model, optim.Adam(model.parameters())
+
+
+def _mlp_step(model, opt, x, y):
+    """One training step of ``_mlp``'s model on (x, y); returns its graph (for the timings)."""
+    opt.zero_grad()
+    g = Graph()
+    g.backward(model.loss(g.input(x), y))
+    opt.step()
+    return g
+
+
+def _ours_epoch(x, y, k):
     def epoch():
-        model = MLP(784, 500, 2, 10, rng=0, linear_options={"k": k} if k else {})
-        opt = optim.Adam(model.parameters())
+        model, opt = _mlp(k)
         for start in range(0, len(y), 10):
-            opt.zero_grad()
-            g = Graph()
-            g.backward(model.loss(g.input(x[start:start + 10]), y[start:start + 10]))
-            opt.step()
+            _mlp_step(model, opt, x[start:start + 10], y[start:start + 10])
 
     return epoch
 
@@ -240,24 +251,18 @@ def _product_cases(repeats, quick, notes):
 
 def _backward_cases(x, y, steps, notes):
     """Section 5 of the module docstring."""
-    from mesimp_engine.models.mlp import MLP
-
-    methods = {"dense": {}, f"meProp k={EPOCH_K}": {"k": EPOCH_K}}
+    methods = {"dense": None, f"meProp k={EPOCH_K}": EPOCH_K}
     warmup = steps // 10
     x, y = x[:(warmup + steps) * 10], y[:(warmup + steps) * 10]
     runs = {}
     for dtype in (np.float32, np.float64):
-        for method, options in methods.items():
-            model = MLP(784, 500, 2, 10, rng=0, linear_options=options, dtype=dtype)
-            runs[(dtype.__name__, method)] = (model, optim.Adam(model.parameters()), x.astype(dtype), [])
+        for method, k in methods.items():
+            runs[(dtype.__name__, method)] = (*_mlp(k, dtype), x.astype(dtype, copy=False), [])
     batches = len(y) // 10
     for step in range(warmup + steps):
         start = (step % batches) * 10
         for model, opt, inputs, times in runs.values():
-            g = Graph()
-            g.backward(model.loss(g.input(inputs[start:start + 10]), y[start:start + 10]))
-            opt.step()
-            opt.zero_grad()
+            g = _mlp_step(model, opt, inputs[start:start + 10], y[start:start + 10])
             if step >= warmup:
                 times.append(g.stats.linear_backward)
     results = []
