@@ -3,17 +3,20 @@
 import argparse
 import dataclasses
 
-from mesimp_engine.train.settings import DTYPES, EPS_FORMS, INITS, METHODS, OPTIMIZERS, TASKS, TrainSettings
+from mesimp_engine.train.settings import (DTYPES, EPS_FORMS, INITS, METHODS, OPTIMIZERS, TASKS,
+                                          WEIGHT_BUDGET_METHODS, TrainSettings)
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("train", help="train a model (dense, meProp, unified, random-k, meSimp, meAct)",
+    p = subparsers.add_parser("train", help="train a model (dense, meProp, unified, random-k, meSimp, meAct, DropBack, GSM)",
                               description="Train a model of the papers on real data; writes results.json and a "
                                           "checkpoint under --out.")
     p.add_argument("--task", choices=TASKS, default="mnist")
     p.add_argument("--method", choices=METHODS, default="dense")
-    p.add_argument("--k", type=int, help="top-k per example (meProp; default 20 for MNIST)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    p.add_argument("--k", type=int, help="top-k per example (meProp; default 20 for MNIST); DropBack, GSM: weights "
+                                         "kept in the whole model")
+    p.add_argument("--optimizer", choices=OPTIMIZERS,
+                   help="default adam; DropBack and GSM are SGD methods")
     p.add_argument("--lr", type=float, help="learning rate (default: the papers' for the optimizer and task)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -40,6 +43,13 @@ def add_parser(subparsers):
                    help="optimizer touches only rows that received gradient (Adam moments of other rows not decayed)")
     p.add_argument("--clip", type=float, metavar="C",
                    help="clip each gradient element to [-C, C] before the update (the authors' C# code: 5; default off)")
+    p.add_argument("--momentum", type=float, help="SGD momentum (default 0; GSM 0.99)")
+    p.add_argument("--nesterov", action="store_true", default=None, help="SGD: Nesterov momentum (GSM: on)")
+    p.add_argument("--weight-decay", type=float, help="SGD weight decay (default 0; GSM 5e-4)")
+    p.add_argument("--compression", type=float,
+                   help="DropBack, GSM: keep parameters / C weights (default 25 and 60, their papers'); or give --k")
+    p.add_argument("--from", dest="from_run", metavar="DIR",
+                   help="GSM: the finished dense run (its --out folder) whose trained weights GSM starts from")
     p.add_argument("--adam-eps", choices=EPS_FORMS, default="pytorch",
                    help="where Adam's eps goes: pytorch (after the bias correction, the default) or authors (before it, "
                         "as the authors' C# code; differs in the first few thousand steps)")
@@ -95,6 +105,8 @@ def run(args):
         except ValueError as error:
             raise UserError(str(error)) from None
     k = f" k={settings.k}" if settings.k else ""
+    if settings.method in WEIGHT_BUDGET_METHODS:
+        k = f" keeping {extension.k:,} of {extension.total:,} weights ({extension.total / extension.k:.1f}x)"
     print(f"{settings.task} {settings.method}{k}: {model.num_parameters():,} parameters, hidden {model.hidden_sizes()}, "
           f"{settings.optimizer} lr {settings.lr}, batch {settings.batch_size}, {task.n_train:,} training examples")
     try:

@@ -3,18 +3,22 @@
 import numpy as np
 
 from mesimp_engine import optim
+from mesimp_engine.optim.dropback import DropBack
+from mesimp_engine.optim.gsm import GlobalSparseMomentum, weight_count
+from mesimp_engine.train.checkpoint import load_model_values
 from mesimp_engine.train.meact import MeAct
 from mesimp_engine.train.mnist_task import MnistTask
 from mesimp_engine.train.simplification import MeSimp
 from mesimp_engine.train.parse_task import ParseTask
 from mesimp_engine.train.pos_task import PosTask
+from mesimp_engine.train.weight_budget import WeightBudget
 
 TASK_CLASSES = {"mnist": MnistTask, "pos": PosTask, "parse": ParseTask}
 
 
 def linear_options(settings, rng):
     """The ``nn.Linear`` options that select the back-propagation method."""
-    if settings.method in ("dense", "meact"):
+    if settings.method in ("dense", "meact", "dropback", "gsm"):
         return {}
     mode = {"meprop": "per_example", "mesimp": "per_example", "unified": "unified", "randk": "random"}[settings.method]
     options = {"k": settings.k, "mode": mode}
@@ -25,12 +29,19 @@ def linear_options(settings, rng):
 
 def make_optimizer(settings, params):
     name = settings.optimizer
+    if settings.method == "dropback":
+        total = sum(p.size for p in params)
+        return DropBack(params, settings.weight_budget(total), settings.lr, settings.seed, settings.clip)
+    if settings.method == "gsm":
+        return GlobalSparseMomentum(params, settings.weight_budget(weight_count(params)), settings.lr,
+                                    settings.momentum, settings.nesterov, settings.weight_decay, settings.clip)
     common = {"lr": settings.lr, "clip": settings.clip, "sparse": settings.sparse_update}
     if name == "adam":
         return optim.Adam(params, eps_form=settings.adam_eps, **common)
     if name == "adagrad":
         return optim.AdaGrad(params, eps=1e-6, **common)
-    return optim.SGD(params, **common)
+    return optim.SGD(params, momentum=settings.momentum, nesterov=settings.nesterov,
+                     weight_decay=settings.weight_decay, **common)
 
 
 def build_run(settings):
@@ -44,12 +55,17 @@ def build_run(settings):
     init_rng = np.random.default_rng([settings.seed, 0])
     train_rng = np.random.default_rng([settings.seed, 1])
     model = task.build_model(init_rng, train_rng, linear_options(settings, train_rng))
-    optimizer = make_optimizer(settings, model.parameters())
+    if settings.from_run is not None:
+        load_model_values(settings.from_run, model)
+    optimizer = make_optimizer(settings, list(model.parameters()))
     return task, model, optimizer, {"train": train_rng}
 
 
 def make_extension(settings, task, model, optimizer, log=print):
-    """The method's hooks into the training loop (meSimp's pruning, meAct's paths), or None."""
+    """The method's hooks into the training loop (meSimp's pruning, meAct's paths, DropBack's
+    and GSM's report and GSM's cut), or None."""
+    if settings.method in ("dropback", "gsm"):
+        return WeightBudget(settings.method, optimizer, log)
     if settings.method == "meact":
         return MeAct(model, task.n_train, settings.meact_threshold, settings.meact_start, log)
     if settings.method != "mesimp":

@@ -3,6 +3,7 @@ in one ``.npz`` written atomically (a temporary file in the same folder, then re
 an interruption at any point leaves the previous checkpoint intact."""
 
 import json
+import os
 
 import numpy as np
 
@@ -49,3 +50,20 @@ def load_checkpoint(path, model, rngs):
     for k, state in meta["rngs"].items():
         rngs[k].bit_generator.state = state
     return meta["progress"], extra
+
+
+def load_model_values(run_dir, model):
+    """Set ``model``'s parameter values from the checkpoint of a finished run (its ``--out``
+    folder, or the checkpoint file itself): the last epoch's weights, for GSM's start from a
+    trained dense model. Names and shapes must match; ValueError names what does not."""
+    path = os.path.join(run_dir, "checkpoint.npz") if os.path.isdir(run_dir) else run_dir
+    if not os.path.isfile(path):
+        raise ValueError(f"{run_dir}: no checkpoint.npz (give a finished run's --out folder)")
+    with np.load(path, allow_pickle=False) as data:
+        for name, p in model.named_parameters():
+            key = f"value/{name}"
+            if key not in data.files:
+                raise ValueError(f"{path} has no parameter {name!r}: it is not a run of this model")
+            if data[key].shape != p.shape:
+                raise ValueError(f"{path}: {name} is {data[key].shape}, this model's is {p.shape} (same --widths?)")
+            p.value[...] = data[key]

@@ -15,6 +15,7 @@ finite-checking graph to name the first op and layer that produced NaN or inf, a
 checkpoint is written after it (the last good one stays intact).
 """
 
+import contextlib
 import math
 import os
 import sys
@@ -103,7 +104,8 @@ class Trainer:
         if not math.isfinite(value):
             raise TrainingDiverged(self._diagnose(batch, value))
         graph.backward(loss)
-        fraction = updated_fraction(self.optimizer.params)
+        own = getattr(self.optimizer, "updated_fraction", None)  # DropBack: its budget's share
+        fraction = own() if own else updated_fraction(self.optimizer.params)
         start = time.perf_counter()
         self.optimizer.step()
         self.optimizer.zero_grad()
@@ -195,7 +197,10 @@ class Trainer:
         self.partial = None
 
     def _dev_and_test(self):
-        return self.task.evaluate(self.model, "dev"), self.task.evaluate(self.model, "test")
+        """Dev and test scores, of the model as the method deploys it (GSM: cut to its budget)."""
+        evaluating = getattr(self.extension, "evaluating", None)
+        with evaluating() if evaluating else contextlib.nullcontext():
+            return self.task.evaluate(self.model, "dev"), self.task.evaluate(self.model, "test")
 
     def evaluate(self, step, n_steps, bar):
         """Dev and test scores at a mid-epoch evaluation point (``--evals-per-epoch``)."""

@@ -5,6 +5,12 @@ Defaults that depend on the task or the optimizer are ``None`` here and filled i
 BiLSTM layer, one sentence per update, 5 epochs, k 5; parsing 2 hidden layers, mini-batches
 of 10,000 transitions, 15 epochs, k 20 (the papers' best epochs were 2-17); learning rates
 Adam 0.001, AdaGrad 0.01 (POS, parsing) or 0.1 (MNIST), SGD 0.1.
+
+DropBack and GSM are SGD methods on the MNIST MLP (their papers' LeNet-300-100 is
+``--widths 300,100``); their ``k`` counts weights of the whole model, not units per example,
+and defaults to the parameter count / ``compression`` (their papers' 25x and 60x). GSM starts
+from a trained dense model (``--from DIR``, a finished run's folder) with the GSM paper's
+phase settings: lr 0.01, Nesterov momentum 0.99, weight decay 5e-4, mini-batch 256.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -14,7 +20,11 @@ from mesimp_engine.optim.adam import EPS_FORMS
 
 TASKS = ("mnist", "pos", "parse")
 DTYPES = ("float32", "float64")
-METHODS = ("dense", "meprop", "unified", "randk", "mesimp", "meact")
+METHODS = ("dense", "meprop", "unified", "randk", "mesimp", "meact", "dropback", "gsm")
+WEIGHT_BUDGET_METHODS = ("dropback", "gsm")
+"""Methods whose k is a budget of weights for the whole model (SGD methods, MNIST only)."""
+DEFAULT_COMPRESSION = {"dropback": 25.0, "gsm": 60.0}
+GSM_DEFAULTS = {"lr": 0.01, "momentum": 0.99, "nesterov": True, "weight_decay": 5e-4, "batch_size": 256}
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 
 TASK_DEFAULTS = {
@@ -31,7 +41,7 @@ class TrainSettings:
     task: str = "mnist"
     method: str = "dense"
     k: int = None
-    optimizer: str = "adam"
+    optimizer: str = None
     lr: float = None
     epochs: int = None
     batch_size: int = None
@@ -51,6 +61,11 @@ class TrainSettings:
     sparse_output: bool = True
     sparse_update: bool = False
     clip: float = None
+    momentum: float = None
+    nesterov: bool = None
+    weight_decay: float = None
+    compression: float = None
+    from_run: str = None
     adam_eps: str = "pytorch"
     evals_per_epoch: int = 1
     check_finite: bool = False
@@ -66,8 +81,12 @@ class TrainSettings:
 
     def resolve(self):
         """Fill the task's and optimizer's defaults into unset fields; check the values."""
+        if self.method in WEIGHT_BUDGET_METHODS:
+            self._resolve_weight_budget()
+        elif self.optimizer is None:
+            self.optimizer = "adam"
         for name, value in TASK_DEFAULTS[self.task].items():
-            if getattr(self, name) is None:
+            if getattr(self, name) is None and not (name == "k" and self.method in WEIGHT_BUDGET_METHODS):
                 setattr(self, name, value)
         if self.lr is None:
             self.lr = LEARNING_RATES[self.optimizer].get(self.task, DEFAULT_LR[self.optimizer])
@@ -82,7 +101,7 @@ class TrainSettings:
         for name in ("epochs", "batch_size", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.k is not None and not 1 <= self.k <= self.hidden:
+        if self.k is not None and self.method not in WEIGHT_BUDGET_METHODS and not 1 <= self.k <= self.hidden:
             raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"--clip must be positive, got {self.clip}")
@@ -106,7 +125,56 @@ class TrainSettings:
             raise ValueError("--dtype is for the MNIST task (the authors' C# MNIST code runs in float64)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
+        self._check_sgd_options()
         return self
+
+    def _resolve_weight_budget(self):
+        """DropBack's and GSM's defaults and checks (before the task's defaults fill k)."""
+        name = self.method
+        if self.task != "mnist":
+            raise ValueError(f"--method {name} is built for the MNIST MLP (its paper's LeNet-300-100 is --widths 300,100)")
+        if self.optimizer not in (None, "sgd"):
+            raise ValueError(f"--method {name} is an SGD method; --optimizer {self.optimizer} does not apply")
+        self.optimizer = "sgd"
+        if self.k is not None and self.compression is not None:
+            raise ValueError(f"--method {name}: give --k (weights kept) or --compression, not both")
+        if self.k is None and self.compression is None:
+            self.compression = DEFAULT_COMPRESSION[name]
+        if self.compression is not None and not self.compression >= 1:
+            raise ValueError(f"--compression must be at least 1, got {self.compression}")
+        if self.k is not None and self.k < 1:
+            raise ValueError(f"--k (weights kept) must be at least 1, got {self.k}")
+        if name == "gsm":
+            if self.from_run is None:
+                raise ValueError("--method gsm starts from a trained dense model: give --from DIR (a finished run's --out)")
+            for key, value in GSM_DEFAULTS.items():
+                if getattr(self, key) is None:
+                    setattr(self, key, value)
+        elif self.momentum or self.nesterov or self.weight_decay:
+            raise ValueError("--method dropback tracks plain SGD steps: --momentum, --nesterov and --weight-decay do not apply")
+
+    def _check_sgd_options(self):
+        """--momentum, --nesterov, --weight-decay: SGD's (and GSM's); default 0 / off."""
+        given = [flag for flag, value in (("momentum", self.momentum), ("nesterov", self.nesterov),
+                                          ("weight-decay", self.weight_decay)) if value]
+        if given and self.optimizer != "sgd":
+            raise ValueError(f"--{given[0]} is for --optimizer sgd, not {self.optimizer}")
+        self.momentum = self.momentum or 0.0
+        self.nesterov = bool(self.nesterov)
+        self.weight_decay = self.weight_decay or 0.0
+        if self.momentum < 0 or self.weight_decay < 0:
+            raise ValueError("--momentum and --weight-decay must be non-negative")
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("--nesterov needs --momentum > 0")
+        if self.from_run is not None and self.method != "gsm":
+            raise ValueError("--from is for --method gsm (the trained dense model it starts from)")
+
+    def weight_budget(self, total):
+        """The number of weights DropBack or GSM keeps in a model of ``total`` weights."""
+        k = self.k if self.k is not None else max(1, round(total / self.compression))
+        if k > total:
+            raise ValueError(f"--k {k} is more than the model's {total} weights")
+        return k
 
     @property
     def hidden_widths(self):
