@@ -29,6 +29,7 @@ from mesimp_engine.graph import Graph
 from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
 from mesimp_engine.train.hidden_activity import model_activity
 from mesimp_engine.train.results import results_document, write_results
+from mesimp_engine.train.settings import ADDED_LATER
 
 PHASES = ("build", "forward", "backward", "update", "linear_backward")
 RUN_ONLY = ("epochs", "progress", "out", "stop_after", "checkpoint_every", "check_finite")
@@ -81,7 +82,7 @@ class Trainer:
         if not os.path.exists(self.checkpoint_path):
             return False
         progress, arrays = load_checkpoint(self.checkpoint_path, self.model, self.rngs)
-        saved = {k: v for k, v in progress["settings"].items() if k not in RUN_ONLY}
+        saved = {k: v for k, v in {**ADDED_LATER, **progress["settings"]}.items() if k not in RUN_ONLY}
         now = {k: v for k, v in self.settings.as_dict().items() if k not in RUN_ONLY}
         if saved != now:
             diff = sorted(k for k in now if saved.get(k) != now[k])

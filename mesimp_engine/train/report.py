@@ -26,7 +26,7 @@ import os
 import statistics
 
 from mesimp_engine.atomic_file import write_json
-from mesimp_engine.train.settings import TrainSettings
+from mesimp_engine.train.settings import ADDED_LATER, TrainSettings
 
 PHASES = ("build", "forward", "backward", "update")
 
@@ -82,7 +82,7 @@ def summarize(doc):
 def settings_of(doc):
     """The settings that decide what a run computes (a dict; runs from before a flag existed
     count as having its default)."""
-    settings = {**TrainSettings().__dict__, **doc.get("settings", {}), "task": doc["task"], "method": doc["method"],
+    settings = {**TrainSettings().__dict__, **ADDED_LATER, **doc.get("settings", {}), "task": doc["task"], "method": doc["method"],
                 "k": doc.get("k")}
     return {name: value for name, value in settings.items() if name not in NOT_COMPUTED}
 

@@ -25,6 +25,9 @@ WEIGHT_BUDGET_METHODS = ("dropback", "gsm")
 """Methods whose k is a budget of weights for the whole model (SGD methods, MNIST only)."""
 DEFAULT_COMPRESSION = {"dropback": 25.0, "gsm": 60.0}
 GSM_DEFAULTS = {"lr": 0.01, "momentum": 0.99, "nesterov": True, "weight_decay": 5e-4, "batch_size": 256}
+ADDED_LATER = {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "compression": None, "from_run": None}
+"""Flags added after runs had been made, with the value those runs had: resuming such a run,
+or comparing it in ``report``, reads a missing flag as this value."""
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 
 TASK_DEFAULTS = {

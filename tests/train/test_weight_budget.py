@@ -101,3 +101,20 @@ def test_gsm_from_a_run_of_another_model_is_refused(prepared_data, tmp_path):
     proc = _train(prepared_data, tmp_path / "gsm2", "--method", "gsm", "--from", str(tmp_path / "nothing"),
                   "--epochs", "1", *LENET, check=False)
     assert proc.returncode != 0 and "no checkpoint.npz" in proc.stderr
+
+
+def test_a_checkpoint_from_before_the_sgd_flags_resumes(prepared_data, tmp_path):
+    """Checkpoints written before --momentum, --nesterov, --weight-decay, --compression and
+    --from existed lack them; resuming reads them as the values those runs had."""
+    flags = ["--epochs", "1", "--hidden", "16", *LENET[2:]]
+    _train(prepared_data, tmp_path, *flags, "--stop-after", "10")
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    for name in ("momentum", "nesterov", "weight_decay", "compression", "from_run"):
+        del meta["progress"]["settings"][name]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    proc = _train(prepared_data, tmp_path, *flags, "--resume")
+    assert "resumed from" in proc.stdout and (tmp_path / "results.json").exists()
