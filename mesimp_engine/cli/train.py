@@ -3,7 +3,7 @@
 import argparse
 import dataclasses
 
-from mesimp_engine.train.settings import (DTYPES, EPS_FORMS, INITS, METHODS, OPTIMIZERS, TASKS,
+from mesimp_engine.train.settings import (DTYPES, EPS_FORMS, INITS, LR_SCHEDULES, METHODS, OPTIMIZERS, TASKS,
                                           WEIGHT_BUDGET_METHODS, TrainSettings)
 
 
@@ -18,6 +18,8 @@ def add_parser(subparsers):
     p.add_argument("--optimizer", choices=OPTIMIZERS,
                    help="default adam; DropBack and GSM are SGD methods")
     p.add_argument("--lr", type=float, help="learning rate (default: the papers' for the optimizer and task)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                   help="constant (the default, the papers'), or cosine: annealed from --lr to 0 over --epochs")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--hidden", type=int, help="hidden units per layer (default 500)")

@@ -82,8 +82,10 @@ class Trainer:
         if not os.path.exists(self.checkpoint_path):
             return False
         progress, arrays = load_checkpoint(self.checkpoint_path, self.model, self.rngs)
-        saved = {k: v for k, v in {**ADDED_LATER, **progress["settings"]}.items() if k not in RUN_ONLY}
-        now = {k: v for k, v in self.settings.as_dict().items() if k not in RUN_ONLY}
+        # a cosine schedule runs over --epochs: then the epochs change the numbers too
+        run_only = [k for k in RUN_ONLY if not (k == "epochs" and self.settings.lr_schedule != "constant")]
+        saved = {k: v for k, v in {**ADDED_LATER, **progress["settings"]}.items() if k not in run_only}
+        now = {k: v for k, v in self.settings.as_dict().items() if k not in run_only}
         if saved != now:
             diff = sorted(k for k in now if saved.get(k) != now[k])
             raise ValueError(f"cannot resume {self.checkpoint_path}: settings differ ({', '.join(diff)})")
@@ -105,6 +107,8 @@ class Trainer:
         if not math.isfinite(value):
             raise TrainingDiverged(self._diagnose(batch, value))
         graph.backward(loss)
+        self.optimizer.lr = self.settings.lr_at((self.epoch - 1) * self.steps_per_epoch + self.step_in_epoch,
+                                                self.settings.epochs * self.steps_per_epoch)
         own = getattr(self.optimizer, "updated_fraction", None)  # DropBack: its budget's share
         fraction = own() if own else updated_fraction(self.optimizer.params)
         start = time.perf_counter()
@@ -126,13 +130,17 @@ class Trainer:
         return f"loss is {value} at {where} (no op produced NaN/inf when replayed)"
 
     # ------------------------------------------------------------------ epochs
+    @property
+    def steps_per_epoch(self):
+        return math.ceil(self.task.n_train / self.settings.batch_size)
+
     def epoch_order(self, epoch):
         return np.random.default_rng([self.settings.seed, epoch]).permutation(self.task.n_train)
 
     def run_epoch(self):
         s = self.settings
         order = self.epoch_order(self.epoch)
-        n_steps = math.ceil(len(order) / s.batch_size)
+        n_steps = self.steps_per_epoch
         acc = self.partial or {"loss": 0.0, "fraction": 0.0, "times": dict.fromkeys(PHASES, 0.0)}
         acc.setdefault("evaluations", [])  # checkpoints from before --evals-per-epoch lack it
         eval_steps = evaluation_steps(n_steps, s.evals_per_epoch)

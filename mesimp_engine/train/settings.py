@@ -13,6 +13,7 @@ from a trained dense model (``--from DIR``, a finished run's folder) with the GS
 phase settings: lr 0.01, Nesterov momentum 0.99, weight decay 5e-4, mini-batch 256.
 """
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from mesimp_engine.nn.linear import INITS
@@ -25,10 +26,12 @@ WEIGHT_BUDGET_METHODS = ("dropback", "gsm")
 """Methods whose k is a budget of weights for the whole model (SGD methods, MNIST only)."""
 DEFAULT_COMPRESSION = {"dropback": 25.0, "gsm": 60.0}
 GSM_DEFAULTS = {"lr": 0.01, "momentum": 0.99, "nesterov": True, "weight_decay": 5e-4, "batch_size": 256}
-ADDED_LATER = {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "compression": None, "from_run": None}
+ADDED_LATER = {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "compression": None, "from_run": None,
+               "lr_schedule": "constant"}
 """Flags added after runs had been made, with the value those runs had: resuming such a run,
 or comparing it in ``report``, reads a missing flag as this value."""
 OPTIMIZERS = ("adam", "adagrad", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 
 TASK_DEFAULTS = {
     "mnist": {"hidden": 500, "layers": 2, "batch_size": 10, "epochs": 20, "k": 20},
@@ -46,6 +49,7 @@ class TrainSettings:
     k: int = None
     optimizer: str = None
     lr: float = None
+    lr_schedule: str = "constant"
     epochs: int = None
     batch_size: int = None
     hidden: int = None
@@ -106,6 +110,8 @@ class TrainSettings:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.k is not None and self.method not in WEIGHT_BUDGET_METHODS and not 1 <= self.k <= self.hidden:
             raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"--lr-schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"--clip must be positive, got {self.clip}")
         if self.adam_eps not in EPS_FORMS:
@@ -171,6 +177,14 @@ class TrainSettings:
             raise ValueError("--nesterov needs --momentum > 0")
         if self.from_run is not None and self.method != "gsm":
             raise ValueError("--from is for --method gsm (the trained dense model it starts from)")
+
+    def lr_at(self, step, total_steps):
+        """The learning rate of training step ``step`` (0-based) of ``total_steps``: ``lr``
+        throughout (constant), or cosine annealing from ``lr`` to 0 over the run (cosine:
+        lr (1 + cos(pi step / total_steps)) / 2)."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        return 0.5 * self.lr * (1.0 + math.cos(math.pi * step / total_steps))
 
     def weight_budget(self, total):
         """The number of weights DropBack or GSM keeps in a model of ``total`` weights."""

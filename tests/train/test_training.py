@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 SMALL = ["--hidden", "64", "--limit-train", "600", "--limit-eval", "500", "--no-progress"]
 
@@ -235,3 +236,23 @@ def test_resume_removes_the_temporary_file_a_killed_writer_left(prepared_data, t
     resumed = _train(prepared_data, out, *flags, "--resume")
     assert "removed 1 temporary file(s) the interrupted run left: .tmp-abc123" in resumed.stdout
     assert sorted(os.listdir(out)) == ["checkpoint.npz", "results.json"]
+
+
+def test_cosine_schedule_anneals_to_zero_and_resumes_identically(prepared_data, tmp_path):
+    from mesimp_engine.train.settings import TrainSettings
+
+    s = TrainSettings(lr=0.2, lr_schedule="cosine").resolve()
+    assert [s.lr_at(t, 8) for t in (0, 4)] == [0.2, pytest.approx(0.1)] and 0 < s.lr_at(7, 8) < 0.01
+    assert TrainSettings(lr=0.2).resolve().lr_at(7, 8) == 0.2
+    flags = ["--optimizer", "sgd", "--lr", "0.5", "--lr-schedule", "cosine", "--epochs", "2", *SMALL]
+    _train(prepared_data, tmp_path / "full", *flags)
+    constant = _train(prepared_data, tmp_path / "constant", *flags[:4], *flags[6:])
+    assert "best dev epoch" in constant.stdout
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    assert _scores(full) != _scores(json.loads((tmp_path / "constant" / "results.json").read_text()))
+    out = tmp_path / "cut"
+    _train(prepared_data, out, *flags, "--stop-after", "70")
+    refused = _train(prepared_data, out, *[f if f != "2" else "3" for f in flags], "--resume", check=False)
+    assert refused.returncode != 0 and "settings differ (epochs)" in refused.stderr
+    _train(prepared_data, out, *flags, "--resume")
+    assert _scores(json.loads((out / "results.json").read_text())) == _scores(full)
