@@ -65,7 +65,7 @@ def summarize(doc):
         "run": doc["path"],
         "task": doc["task"],
         "method": doc["method"],
-        "k": doc.get("k"),
+        "k": _k(doc),
         "metric": doc.get("metric", "score"),
         "epochs": len(epochs),
         "best_epoch": doc.get("best_epoch"),
@@ -77,6 +77,14 @@ def summarize(doc):
         "linear_backward_s": mean["linear_backward"],
         "updated_fraction": doc.get("updated_fraction"),
     }
+
+
+def _k(doc):
+    """The k column: top-k per example, or for DropBack and GSM (whose k counts weights of
+    the whole model) the compression, e.g. ``25x``."""
+    if doc.get("compression"):
+        return f"{round(doc['compression'], 1):g}x"
+    return doc.get("k")
 
 
 def settings_of(doc):

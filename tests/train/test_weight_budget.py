@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mesimp_engine.optim.dropback import initial_values
+from mesimp_engine.train.report import load_run, report
 from mesimp_engine.train.settings import TrainSettings
 from tests.train.test_training import _scores, _train
 
@@ -35,6 +36,8 @@ def test_dropback_keeps_its_budget_and_resumes_identically(prepared_data, tmp_pa
     assert full["weight_budget"] == k and full["compression"] == pytest.approx(20, rel=1e-3)
     assert all(0 < e["kept_weights"] <= k for e in full["epochs"])
     assert full["updated_fraction"] == pytest.approx(k / PARAMETERS)
+    (row,) = report([load_run(tmp_path / "full")])
+    assert row["k"] == "20x"  # report's k column gives the compression of a weight budget
     # it learns with 20x fewer weights: 60 SGD steps on 600 images (dense: about 68%; chance: 10%)
     assert full["epochs"][1]["train_loss"] < full["epochs"][0]["train_loss"] and full["test"] > 30
     # every entry outside the budget is at its regenerated initial value
