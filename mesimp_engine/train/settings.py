@@ -145,6 +145,11 @@ class TrainSettings:
         if self.optimizer not in (None, "sgd"):
             raise ValueError(f"--method {name} is an SGD method; --optimizer {self.optimizer} does not apply")
         self.optimizer = "sgd"
+        if self.sparse_update:
+            raise ValueError(f"--method {name} updates every weight each step: --sparse-update does not apply")
+        if self.init != "pytorch":
+            source = "are regenerated from the seed" if name == "dropback" else "come from --from"
+            raise ValueError(f"--method {name}: the initial weights {source}; --init does not apply")
         if self.k is not None and self.compression is not None:
             raise ValueError(f"--method {name}: give --k (weights kept) or --compression, not both")
         if self.k is None and self.compression is None:

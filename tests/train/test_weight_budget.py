@@ -82,6 +82,8 @@ def test_gsm_starts_from_a_dense_run_and_scores_the_cut_model(prepared_data, tmp
     (["--momentum", "0.9"], "--momentum is for --optimizer sgd, not adam"),
     (["--method", "meprop", "--from", "x"], "--from is for --method gsm"),
     (["--task", "pos", "--method", "dropback"], "--method dropback is built for the MNIST MLP"),
+    (["--method", "dropback", "--init", "authors"], "the initial weights are regenerated from the seed"),
+    (["--method", "gsm", "--sparse-update", "1"], "--sparse-update does not apply"),
 ])
 def test_bad_settings_are_refused(flags, message):
     settings = {"task": "mnist", "method": "dense"}
@@ -90,7 +92,8 @@ def test_bad_settings_are_refused(flags, message):
         key = flags[i][2:].replace("-", "_")
         key = "from_run" if key == "from" else key
         value = flags[i + 1]
-        settings[key] = float(value) if key in ("momentum", "compression") else int(value) if key == "k" else value
+        settings[key] = (float(value) if key in ("momentum", "compression") else int(value) if key == "k"
+                         else True if key == "sparse_update" else value)
         i += 2
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         TrainSettings(**settings).resolve()
