@@ -26,6 +26,8 @@ Choices where the paper and its code leave room (each stated here):
 - The tracked set is kept as a boolean mask per parameter in ``p.state["tracked"]`` (a byte
   per weight, checkpointed with the rest of the optimizer state); a deployment would keep
   the k indices and values only.
+- Scores are computed in the parameters' precision (float32 by default), where the
+  accumulated update of a tracked entry, w + u - w0, is rounded like the weight itself.
 - The selection is the engine's exact top-k (``sparsity.topk``); the reference code's NumPy
   path partitions at the wrong place (SPEC section 3), which this does not reproduce.
 - The paper's optional freezing of the tracked set after some epochs is not implemented.
@@ -90,6 +92,7 @@ class DropBack(Optimizer):
             raise ValueError(f"DropBack: k must be between 1 and the {self.total} parameter entries, got k={k}")
         self.k, self.lr, self.seed = int(k), lr, seed
         self.offsets = np.cumsum([0] + [p.size for p in self.params[:-1]]).tolist()
+        self._scores = np.empty(self.total, dtype=np.result_type(*(p.dtype for p in self.params)))
         for p, offset in zip(self.params, self.offsets):
             p.value[...] = initial_values(seed, offset, p.shape, p.dtype)
 
@@ -106,22 +109,23 @@ class DropBack(Optimizer):
         return initial_values(self.seed, offset, p.shape, p.dtype, flat_index)
 
     def _step(self):
-        steps, scores = [], np.empty(self.total, dtype=np.float64)
+        scores, steps = self._scores, []
         for p, offset in zip(self.params, self.offsets):
             self._count(p)
             g = p.grad.reshape(-1)
             if self.clip is not None:
                 g = np.clip(g, -self.clip, self.clip)
-            u = (-self.lr * g).astype(p.dtype)
-            score = np.abs(u).astype(np.float64)
+            u = g * p.dtype.type(-self.lr)
+            score = scores[offset : offset + p.size]
+            np.abs(u, out=score)
             was = np.flatnonzero(self._mask(p))
             w = p.value.reshape(-1)
-            score[was] = np.abs((w[was] + u[was]).astype(np.float64) - self._initial(p, offset, was))
-            scores[offset : offset + p.size] = score
+            score[was] = np.abs(w[was] + u[was] - self._initial(p, offset, was))
             steps.append((u, was))
-        keep = topk(scores, self.k)
-        for p, offset, (u, was) in zip(self.params, self.offsets, steps):
-            mine = keep[(keep >= offset) & (keep < offset + p.size)] - offset
+        keep = topk(scores, self.k)  # ascending global indices: each parameter's are one run
+        bounds = np.searchsorted(keep, self.offsets + [self.total])
+        for p, offset, (u, was), start, stop in zip(self.params, self.offsets, steps, bounds[:-1], bounds[1:]):
+            mine = keep[start:stop] - offset
             w, mask = p.value.reshape(-1), self._mask(p).reshape(-1)
             w[mine] += u[mine]
             mask[was] = False
