@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from mesimp_engine import __version__
-from mesimp_engine.cli import bench, report, train
+from mesimp_engine.cli import bench, report, reproduce, train
 
 
-SUBCOMMANDS = (train, bench, report)
+SUBCOMMANDS = (train, reproduce, bench, report)
 
 
 class UserError(Exception):
