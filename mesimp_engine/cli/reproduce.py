@@ -16,6 +16,7 @@ def add_parser(subparsers):
     parser.add_argument("--out", default="runs/reproduce", help="folder for the rows' runs, table.md and table.json")
     parser.add_argument("--data-dir", default="data", help="prepared data folder (prepared on first use)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.set_defaults(func=run)
 
 
@@ -25,7 +26,7 @@ def run(args):
     from mesimp_engine.reproduce.run import reproduce
 
     try:
-        document = reproduce(args.table, args.scale, args.out, args.data_dir, args.seed)
+        document = reproduce(args.table, args.scale, args.out, args.data_dir, args.seed, progress=args.progress)
     except (ValueError, DataError) as error:
         raise UserError(str(error)) from None
     from mesimp_engine.reproduce.run import markdown

@@ -20,34 +20,35 @@ from mesimp_engine.train.loop import Trainer
 from mesimp_engine.train.settings import TrainSettings
 
 
-def row_settings(row, scale, out, data_dir, seed=1):
+def row_settings(row, scale, out, data_dir, seed=1, progress=False):
     """The training settings of one row at one scale (the papers' defaults otherwise)."""
     return TrainSettings(task=row.task, method=row.method, k=row.k, optimizer=row.optimizer, seed=seed,
-                         out=os.path.join(out, row.name), data_dir=data_dir, progress=False,
+                         out=os.path.join(out, row.name), data_dir=data_dir, progress=progress,
                          **SCALES[scale][row.task]).resolve()
 
 
 def train_row(settings, log):
-    """Train (or finish, or just read) the run of one row; its results document."""
+    """Train (or finish, or just read) the run of one row; its results document. ``log``
+    gets the run's lines (one per epoch)."""
     task, model, optimizer, rngs = build_run(settings)
-    extension = make_extension(settings, task, model, optimizer, log=lambda *_: None)
-    trainer = Trainer(task, model, optimizer, settings, rngs, log=lambda *_: None, extension=extension)
+    extension = make_extension(settings, task, model, optimizer, log=log)
+    trainer = Trainer(task, model, optimizer, settings, rngs, log=log, extension=extension)
     if trainer.resume() and trainer.epoch > settings.epochs:
         return trainer.results()
     return trainer.fit()
 
 
-def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=1, log=print):
+def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=1, log=print, progress=False):
     """Run every row of ``table`` at ``scale``; write ``table.md`` and ``table.json`` under
-    ``out`` and return the JSON document."""
+    ``out`` and return the JSON document. ``progress``: a progress bar per epoch."""
     spec = TABLES[table]
     rows = []
     for i, row in enumerate(spec["rows"], 1):
-        settings = row_settings(row, scale, out, data_dir, seed)
+        settings = row_settings(row, scale, out, data_dir, seed, progress)
         model = row.model(settings.hidden)
         log(f"[{i}/{len(spec['rows'])}] {row.group} {model}: {settings.epochs} epoch(s) -> {settings.out}")
         start = time.perf_counter()
-        doc = train_row(settings, log)
+        doc = train_row(settings, lambda line: log(f"      {line}"))
         epochs = doc["epochs"]
         ours = {"best_epoch": doc["best_epoch"], "dev": doc["dev"], "test": doc["test"],
                 "linear_backward_s": sum(e["time"]["linear_backward"] for e in epochs) / len(epochs),
