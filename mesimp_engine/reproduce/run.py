@@ -1,5 +1,7 @@
-"""Run the rows of a table (resuming what an interrupted call left) and write ``table.md``
-and ``table.json``: the published numbers and ours side by side.
+"""Run the rows of a table or figure (resuming what an interrupted call left) and write
+``table.md`` and ``table.json``: the published numbers and ours side by side; for a figure
+also ``figure.png`` (the paper's points and ours) when matplotlib is installed (the
+``plot`` extra).
 
 Each row is an ordinary training run under ``OUT/<row>/`` (its ``results.json`` and
 checkpoint), so a call that is interrupted goes on where it stopped when repeated, and
@@ -14,17 +16,21 @@ import time
 
 from mesimp_engine.atomic_file import atomic_write, write_json
 from mesimp_engine.bench.harness import environment
-from mesimp_engine.reproduce.tables import SCALES, TABLES
+from mesimp_engine.reproduce.tables import TABLES
 from mesimp_engine.train.build import build_run, make_extension
 from mesimp_engine.train.loop import Trainer
 from mesimp_engine.train.settings import TrainSettings
 
 
-def row_settings(row, scale, out, data_dir, seed=1, progress=False):
-    """The training settings of one row at one scale (the papers' defaults otherwise)."""
+def row_settings(row, scales, out, data_dir, seed=1, progress=False):
+    """The training settings of one row at one scale (``scales``: the table's settings for
+    it, per task), the papers' defaults otherwise."""
+    overrides = dict(scales[row.task])
+    if row.hidden:
+        overrides["hidden"] = row.hidden
     return TrainSettings(task=row.task, method=row.method, k=row.k, optimizer=row.optimizer, seed=seed,
                          out=os.path.join(out, row.name), data_dir=data_dir, progress=progress,
-                         **SCALES[scale][row.task]).resolve()
+                         **overrides).resolve()
 
 
 def train_row(settings, log):
@@ -44,7 +50,7 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
     spec = TABLES[table]
     rows = []
     for i, row in enumerate(spec["rows"], 1):
-        settings = row_settings(row, scale, out, data_dir, seed, progress)
+        settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress)
         model = row.model(settings.hidden)
         log(f"[{i}/{len(spec['rows'])}] {row.group} {model}: {settings.epochs} epoch(s) -> {settings.out}")
         start = time.perf_counter()
@@ -55,14 +61,20 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
                 "run": settings.out}
         log(f"      dev {ours['dev']:.2f}  test {ours['test']:.2f}  ({time.perf_counter() - start:.0f} s)")
         rows.append({"group": row.group, "model": model, "task": row.task, "optimizer": row.optimizer,
-                     "method": row.method, "k": row.k, "published": dict(row.published), "ours": ours})
-    _add_speedups(rows)
-    document = {"table": table, "title": spec["title"], "scale": scale, "seed": seed, "rows": rows,
-                "environment": environment()}
+                     "method": row.method, "k": row.k, "hidden": settings.hidden, "series": row.series,
+                     "percent": row.percent, "published": dict(row.published), "ours": ours})
+    if spec["kind"] == "pairs":
+        _add_speedups(rows)
+    document = {"table": table, "kind": spec["kind"], "title": spec["title"], "scale": scale, "seed": seed,
+                "rows": rows, "environment": environment()}
     os.makedirs(out, exist_ok=True)
     write_json(document, os.path.join(out, "table.json"))
     text = markdown(document)
     atomic_write(os.path.join(out, "table.md"), lambda f: f.write(text.encode()))
+    if spec["kind"] == "sweep":
+        path = os.path.join(out, "figure.png")
+        log(f"wrote {path}" if plot_sweep(document, path) else
+            "figure.png not drawn: matplotlib is not installed (pip install 'mesimp_engine[plot]')")
     return document
 
 
@@ -76,9 +88,12 @@ def _add_speedups(rows):
 
 def markdown(document):
     """The table as Markdown: the paper's columns, then ours."""
-    lines = [f"# {document['title']}", "",
-             f"Scale `{document['scale']}`, seed {document['seed']}; {SCALE_NOTES[document['scale']]} "
-             "POS and parsing: UD English EWT (the paper: Penn Treebank). Backprop: the paper's time, "
+    header = [f"# {document['title']}", "", f"Scale `{document['scale']}`, seed {document['seed']}; "
+              f"{SCALE_NOTES[document['scale']]}"]
+    if document.get("kind") == "sweep":
+        return _sweep_markdown(document, header)
+    lines = [header[0], "", header[2] +
+             " POS and parsing: UD English EWT (the paper: Penn Treebank). Backprop: the paper's time, "
              "ours the linear layers' backward per epoch; the speed-up is over the dense row.", "",
              "| Task (optimizer) | Model | paper: iter | paper: backprop s | paper: dev | paper: test "
              "| ours: best epoch | ours: backprop s | ours: dev | ours: test |",
@@ -89,6 +104,53 @@ def markdown(document):
                      f"| {p['dev']:.2f} | {p['test']:.2f} | {o['best_epoch']} "
                      f"| {o['linear_backward_s']:.2f}{_times(o['speedup'])} | {o['dev']:.2f} | {o['test']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def _sweep_markdown(document, header):
+    lines = header + ["", "| series | k/h (%) | k or h | paper: test | ours: best epoch | ours: dev | ours: test |",
+                      "|---|---|---|---|---|---|---|"]
+    for r in document["rows"]:
+        paper = r["published"].get("test")
+        size = r["k"] if r["k"] else r["hidden"]
+        lines.append(f"| {r['series']} | {r['percent']:g} | {size} | {'-' if paper is None else f'{paper:.2f}'} "
+                     f"| {r['ours']['best_epoch']} | {r['ours']['dev']:.2f} | {r['ours']['test']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_sweep(document, path):
+    """Draw the figure's series, the paper's dashed and ours solid, test accuracy against k/h
+    on a log axis; False (nothing drawn) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series = [r["series"] for r in document["rows"] if r["percent"] < 100]
+    for i, name in enumerate(dict.fromkeys(series)):
+        points = [r for r in document["rows"] if r["series"] == name]
+        color = f"C{i}"
+        paper = [(r["percent"], r["published"]["test"]) for r in points if r["published"].get("test") is not None]
+        ax.plot(*zip(*paper), "--o", color=color, alpha=0.6, label=f"{name} (paper)")
+        ax.plot([r["percent"] for r in points], [r["ours"]["test"] for r in points], "-s", color=color,
+                label=f"{name} (ours)")
+    for r in document["rows"]:
+        if r["percent"] >= 100:
+            ax.axhline(r["published"]["test"], color="gray", ls="--", lw=0.8, label=f"{r['series']} (paper)")
+            ax.axhline(r["ours"]["test"], color="black", lw=0.8, label=f"{r['series']} (ours)")
+    ax.set_xscale("log")
+    ticks = sorted({r["percent"] for r in document["rows"] if r["percent"] < 100})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlabel("k / h (%)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{document['title'].split(':')[0]}, scale {document['scale']}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    plt.close(fig)
+    return True
 
 
 def _times(speedup):

@@ -23,8 +23,9 @@ def data_dir(prepared_data, prepared_ewt, tmp_path_factory):
 
 
 def _reproduce(data_dir, out, *flags):
-    cmd = [sys.executable, "-m", "mesimp_engine", "reproduce", "table1", "--data-dir", str(data_dir),
-           "--out", str(out), *flags]
+    table = [] if flags and flags[0] in TABLES else ["table1"]
+    cmd = [sys.executable, "-m", "mesimp_engine", "reproduce", *table, *flags, "--data-dir", str(data_dir),
+           "--out", str(out)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
@@ -73,3 +74,23 @@ def test_another_scale_into_the_same_folder_is_refused(smoke, data_dir):
     out, _ = smoke
     proc = _reproduce(data_dir, out, "--scale", "quick")
     assert proc.returncode == 2 and "settings differ" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_figure4_runs_every_point_and_draws_it_when_matplotlib_is_there(data_dir, tmp_path):
+    proc = _reproduce(data_dir, tmp_path, "figure4", "--scale", "smoke", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads((tmp_path / "table.json").read_text())
+    spec = TABLES["figure4"]["rows"]
+    assert [(r["series"], r["percent"], r["published"]) for r in document["rows"]] == [
+        (row.series, row.percent, row.published) for row in spec]
+    small = [r for r in document["rows"] if r["series"] == "dense MLP of h = k"]
+    assert [r["hidden"] for r in small] == [5, 10, 20, 40, 50]  # each small MLP at its own size
+    for r, row in zip(document["rows"], spec):
+        run = json.loads((tmp_path / row.name / "results.json").read_text())
+        assert r["ours"]["test"] == run["test"] and run["hidden_sizes"][0] == r["hidden"]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "figure.png not drawn: matplotlib is not installed" in proc.stdout
+    else:
+        assert (tmp_path / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
