@@ -159,6 +159,7 @@ def _times(speedup):
 
 SCALE_NOTES = {
     "smoke": "a few hundred examples and small hidden layers: checks the pipeline, not the numbers.",
-    "quick": "a tenth of the training data and a few epochs: the comparison's direction, not the papers' scores.",
+    "quick": ("a tenth of the training data and a few epochs: minutes, not the papers' scores; on MNIST meProp's "
+              "first epochs are unstable (docs/mnist-meprop.md), so only `full` shows the papers' comparison there."),
     "full": "the papers' settings on the full data.",
 }
