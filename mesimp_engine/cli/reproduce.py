@@ -29,7 +29,7 @@ def run(args):
         document = reproduce(args.table, args.scale, args.out, args.data_dir, args.seed, progress=args.progress)
     except (ValueError, DataError) as error:
         raise UserError(str(error)) from None
-    from mesimp_engine.reproduce.run import markdown
+    from mesimp_engine.reproduce.render import markdown
 
     print(markdown(document))
     print(f"wrote {args.out}/table.md and {args.out}/table.json")

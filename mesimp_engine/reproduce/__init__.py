@@ -1,3 +1,3 @@
-"""``mesimp-engine reproduce``: run the rows of one of the papers' tables and set the
-published numbers and ours side by side (``tables`` holds the papers' numbers, ``run`` the
-runner and the Markdown and JSON it writes)."""
+"""``mesimp-engine reproduce``: run the rows of one of the papers' tables or figures and set
+the published numbers and ours side by side (``tables``: the papers' numbers and the
+scales; ``run``: the runner; ``render``: the Markdown table and the plot)."""

@@ -1,0 +1,84 @@
+"""What ``mesimp-engine reproduce`` writes from a table's document: the Markdown table
+(the paper's columns, then ours) and, for a figure, the plot (matplotlib, the ``plot``
+extra, imported only here)."""
+
+from mesimp_engine.atomic_file import atomic_write
+
+
+def markdown(document):
+    """The table as Markdown: the paper's columns, then ours."""
+    header = [f"# {document['title']}", "", f"Scale `{document['scale']}`, seed {document['seed']}; "
+              f"{SCALE_NOTES[document['scale']]}"]
+    if document.get("kind") == "sweep":
+        return _sweep_markdown(document, header)
+    lines = [header[0], "", header[2] +
+             " POS and parsing: UD English EWT (the paper: Penn Treebank). Backprop: the paper's time, "
+             "ours the linear layers' backward per epoch; the speed-up is over the dense row.", "",
+             "| Task (optimizer) | Model | paper: iter | paper: backprop s | paper: dev | paper: test "
+             "| ours: best epoch | ours: backprop s | ours: dev | ours: test |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in document["rows"]:
+        p, o = r["published"], r["ours"]
+        lines.append(f"| {r['group']} | {r['model']} | {p['iter']} | {p['backprop_s']:,.1f}{_times(p.get('speedup'))} "
+                     f"| {p['dev']:.2f} | {p['test']:.2f} | {o['best_epoch']} "
+                     f"| {o['linear_backward_s']:.2f}{_times(o['speedup'])} | {o['dev']:.2f} | {o['test']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _sweep_markdown(document, header):
+    lines = header + ["", "| series | k/h (%) | k or h | paper: test | ours: best epoch | ours: dev | ours: test |",
+                      "|---|---|---|---|---|---|---|"]
+    for r in document["rows"]:
+        paper = r["published"].get("test")
+        size = r["k"] if r["k"] else r["hidden"]
+        lines.append(f"| {r['series']} | {r['percent']:g} | {size} | {'-' if paper is None else f'{paper:.2f}'} "
+                     f"| {r['ours']['best_epoch']} | {r['ours']['dev']:.2f} | {r['ours']['test']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_sweep(document, path):
+    """Draw the figure's series, the paper's dashed and ours solid, test accuracy against k/h
+    on a log axis; False (nothing drawn) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series = [r["series"] for r in document["rows"] if r["percent"] < 100]
+    for i, name in enumerate(dict.fromkeys(series)):
+        points = [r for r in document["rows"] if r["series"] == name]
+        color = f"C{i}"
+        paper = [(r["percent"], r["published"]["test"]) for r in points if r["published"].get("test") is not None]
+        ax.plot(*zip(*paper), "--o", color=color, alpha=0.6, label=f"{name} (paper)")
+        ax.plot([r["percent"] for r in points], [r["ours"]["test"] for r in points], "-s", color=color,
+                label=f"{name} (ours)")
+    for r in document["rows"]:
+        if r["percent"] >= 100:
+            ax.axhline(r["published"]["test"], color="gray", ls="--", lw=0.8, label=f"{r['series']} (paper)")
+            ax.axhline(r["ours"]["test"], color="black", lw=0.8, label=f"{r['series']} (ours)")
+    ax.set_xscale("log")
+    ticks = sorted({r["percent"] for r in document["rows"] if r["percent"] < 100})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlabel("k / h (%)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{document['title'].split(':')[0]}, scale {document['scale']}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    plt.close(fig)
+    return True
+
+
+def _times(speedup):
+    return f" ({speedup:.1f}x)" if speedup and abs(speedup - 1.0) > 1e-12 else ""
+
+
+SCALE_NOTES = {
+    "smoke": "a few hundred examples and small hidden layers: checks the pipeline, not the numbers.",
+    "quick": ("a tenth of the training data and a few epochs: minutes, not the papers' scores; on MNIST meProp's "
+              "first epochs are unstable (docs/mnist-meprop.md), so only `full` shows the papers' comparison there."),
+    "full": "the papers' settings on the full data.",
+}
