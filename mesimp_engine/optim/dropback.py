@@ -105,6 +105,11 @@ class DropBack(Optimizer):
         tracked set in the step go back to their initial values as well)."""
         return self.k / self.total
 
+    def moved_entries(self):
+        """The entries that differ from their initial values now (at most k)."""
+        return sum(int(np.count_nonzero(p.value != initial_values(self.seed, offset, p.shape, p.dtype)))
+                   for p, offset in zip(self.params, self.offsets))
+
     def _initial(self, p, offset, flat_index):
         return initial_values(self.seed, offset, p.shape, p.dtype, flat_index)
 
@@ -135,6 +140,6 @@ class DropBack(Optimizer):
 
     def _mask(self, p):
         mask = p.state.get("tracked")
-        if mask is None or mask.shape != p.shape:
+        if mask is None:
             mask = p.state["tracked"] = np.zeros(p.shape, dtype=bool)
         return mask

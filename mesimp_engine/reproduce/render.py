@@ -7,11 +7,11 @@ from mesimp_engine.atomic_file import atomic_write
 
 def markdown(document):
     """The table as Markdown: the paper's columns, then ours."""
-    header = [f"# {document['title']}", "", f"Scale `{document['scale']}`, seed {document['seed']}; "
-              f"{SCALE_NOTES[document['scale']]}"]
+    title = f"# {document['title']}"
+    note = f"Scale `{document['scale']}`, seed {document['seed']}; {SCALE_NOTES[document['scale']]}"
     if document.get("kind") == "sweep":
-        return _sweep_markdown(document, header)
-    lines = [header[0], "", header[2] +
+        return _sweep_markdown(document, title, note)
+    lines = [title, "", note +
              " POS and parsing: UD English EWT (the paper: Penn Treebank). Backprop: the paper's time, "
              "ours the linear layers' backward per epoch; the speed-up is over the dense row.", "",
              "| Task (optimizer) | Model | paper: iter | paper: backprop s | paper: dev | paper: test "
@@ -25,8 +25,8 @@ def markdown(document):
     return "\n".join(lines) + "\n"
 
 
-def _sweep_markdown(document, header):
-    lines = header + ["", "| series | k/h (%) | k or h | paper: test | ours: best epoch | ours: dev | ours: test |",
+def _sweep_markdown(document, title, note):
+    lines = [title, "", note, "", "| series | k/h (%) | k or h | paper: test | ours: best epoch | ours: dev | ours: test |",
                       "|---|---|---|---|---|---|---|"]
     for r in document["rows"]:
         paper = r["published"].get("test")
@@ -73,7 +73,7 @@ def plot_sweep(document, path):
 
 
 def _times(speedup):
-    return f" ({speedup:.1f}x)" if speedup and abs(speedup - 1.0) > 1e-12 else ""
+    return "" if speedup is None else f" ({speedup:.1f}x)"
 
 
 SCALE_NOTES = {

@@ -80,8 +80,10 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
 
 
 def _add_speedups(rows):
+    """Each meProp row's linear-backward speed-up over the dense row of its group (None for
+    the dense rows, as in the paper)."""
     dense = {r["group"]: r for r in rows if r["method"] == "dense"}
     for r in rows:
-        base = dense.get(r["group"])
+        base = dense.get(r["group"]) if r["method"] != "dense" else None
         ours = r["ours"]["linear_backward_s"]
         r["ours"]["speedup"] = base["ours"]["linear_backward_s"] / ours if base and ours > 0 else None

@@ -16,8 +16,7 @@ import contextlib
 
 import numpy as np
 
-from mesimp_engine.optim.dropback import initial_values
-from mesimp_engine.optim.gsm import magnitude_cut_, weight_count
+from mesimp_engine.optim.gsm import is_weight, magnitude_cut_, weight_count
 
 
 class WeightBudget:
@@ -68,8 +67,7 @@ class WeightBudget:
         """DropBack: the entries away from their initial values (at most k). GSM: the share
         of the weights' L1 mass the cut removes (it falls as the unselected weights decay)."""
         if self.method == "dropback":
-            kept = sum(int(np.count_nonzero(p.value != initial_values(self.optimizer.seed, offset, p.shape, p.dtype)))
-                       for p, offset in zip(self.params, self.optimizer.offsets))
+            kept = self.optimizer.moved_entries()
             self.log(f"  dropback: {kept:,} of {self.total:,} weights away from their initial values "
                      f"({self.total / max(kept, 1):.1f}x)")
             return {"kept_weights": kept}
@@ -82,7 +80,7 @@ class WeightBudget:
         return {"kept_weights": self.k, "cut_removes_l1_share": removed}
 
     def _weight_mass(self):
-        return sum(float(np.abs(p.value).sum()) for p in self.params if p.value.ndim >= 2)
+        return sum(float(np.abs(p.value).sum()) for p in self.params if is_weight(p))
 
     def results(self):
         return {"weight_budget": self.k, "weights_counted": self.total, "compression": self.total / self.k}
