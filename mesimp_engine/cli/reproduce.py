@@ -1,7 +1,7 @@
 """``mesimp-engine reproduce TABLE [--scale {smoke,quick,full}] [--out DIR]``: run the rows of
 one of the papers' tables and write the published numbers and ours side by side
-(``table.md``, ``table.json``) under --out; repeating an interrupted call goes on where it
-stopped."""
+(``TABLE.md``, ``TABLE.json``) under --out; repeating an interrupted call goes on where it
+stopped, and tables run into the same --out share the runs they have in common."""
 
 
 def add_parser(subparsers):
@@ -9,11 +9,13 @@ def add_parser(subparsers):
 
     parser = subparsers.add_parser("reproduce", help="run the rows of one of the papers' tables",
                                    description=__doc__.split("\n\n")[0])
-    parser.add_argument("table", choices=sorted(TABLES))
+    parser.add_argument("table", choices=list(TABLES),
+                        help="table1-table6 and figure4: the meProp paper's; mesimp: the meSimp paper's simplification")
     parser.add_argument("--scale", choices=list(SCALES), default="quick",
                         help="smoke (minutes: checks the pipeline), quick (a tenth of the data, the default) or "
                              "full (the papers' settings: hours)")
-    parser.add_argument("--out", default="runs/reproduce", help="folder for the rows' runs, table.md and table.json")
+    parser.add_argument("--out", help="folder for the rows' runs and TABLE.md, TABLE.json (default "
+                                      "runs/reproduce/SCALE)")
     parser.add_argument("--data-dir", default="data", help="prepared data folder (prepared on first use)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -21,16 +23,18 @@ def add_parser(subparsers):
 
 
 def run(args):
+    import os
+
     from mesimp_engine.cli import UserError
     from mesimp_engine.data.errors import DataError
+    from mesimp_engine.reproduce.render import markdown
     from mesimp_engine.reproduce.run import reproduce
 
+    out = args.out or os.path.join("runs", "reproduce", args.scale)
     try:
-        document = reproduce(args.table, args.scale, args.out, args.data_dir, args.seed, progress=args.progress)
+        document = reproduce(args.table, args.scale, out, args.data_dir, args.seed, progress=args.progress)
     except (ValueError, DataError) as error:
         raise UserError(str(error)) from None
-    from mesimp_engine.reproduce.render import markdown
-
     print(markdown(document))
-    print(f"wrote {args.out}/table.md and {args.out}/table.json")
+    print(f"wrote {os.path.join(out, args.table)}.md and .json")
     return 0

@@ -9,8 +9,13 @@ def markdown(document):
     """The table as Markdown: the paper's columns, then ours."""
     title = f"# {document['title']}"
     note = f"Scale `{document['scale']}`, seed {document['seed']}; {SCALE_NOTES[document['scale']]}"
-    if document.get("kind") == "sweep":
+    kind = document.get("kind")
+    if kind == "sweep":
         return _sweep_markdown(document, title, note)
+    if kind == "timing":
+        return _timing_markdown(document, title, note)
+    if kind == "scores":
+        return _scores_markdown(document, title, note)
     lines = [title, "", note +
              " POS and parsing: UD English EWT (the paper: Penn Treebank). Backprop: the paper's time, "
              "ours the linear layers' backward per epoch; the speed-up is over the dense row.", "",
@@ -23,6 +28,43 @@ def markdown(document):
                      f"| {p['dev']:.2f} | {p['test']:.2f} | {o['best_epoch']} "
                      f"| {o['linear_backward_s']:.2f}{_times(o['speedup'])} | {o['dev']:.2f} | {o['test']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def _timing_markdown(document, title, note):
+    lines = [title, "", note + " Seconds per epoch. The paper's total is its forward and backward; ours adds "
+             "the update (the optimizer's step), which its table leaves out, in a column of its own. Our "
+             "forward includes building the graph. Speed-ups are the dense row's backward over the row's.", "",
+             "| Task | Model | paper: forward | paper: backward | paper: total "
+             "| ours: forward | ours: backward | ours: update | ours: total |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    dense = {}
+    for r in document["rows"]:
+        p, o = r["published"], r["ours"]
+        base = dense.setdefault(r["group"], p["backward_s"])
+        paper_speedup = base / p["backward_s"] if r["method"] != "dense" else None
+        lines.append(f"| {r['group']} | {r['model']} | {p['forward_s']:,.0f} | {p['backward_s']:,.0f}{_times(paper_speedup)} "
+                     f"| {p['total_s']:,.0f} | {o['forward_s']:.2f} | {o['backward_s']:.2f}{_times(o['backward_speedup'])} "
+                     f"| {o['update_s']:.2f} | {o['total_s']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _scores_markdown(document, title, note):
+    widths = any("dimension" in r["published"] for r in document["rows"])
+    header = ["Group", "Model", *(["paper: dimension"] if widths else []), "paper: test", "ours: best epoch",
+              "ours: dev", "ours: test", *(["ours: dimension (widths)"] if widths else [])]
+    lines = [title, "", note + (" Dimension: the hidden width after simplification, averaged over the layers."
+                                if widths else ""), "", _cells(header), _cells(["---"] * len(header))]
+    for r in document["rows"]:
+        p, o = r["published"], r["ours"]
+        sizes = o["hidden_sizes"]
+        lines.append(_cells([r["group"], r["model"], *([f"{p['dimension']:g}"] if widths else []), f"{p['test']:.2f}",
+                             str(o["best_epoch"]), f"{o['dev']:.2f}", f"{o['test']:.2f}",
+                             *([f"{sum(sizes) / len(sizes):.0f} ({', '.join(map(str, sizes))})"] if widths else [])]))
+    return "\n".join(lines) + "\n"
+
+
+def _cells(values):
+    return "| " + " | ".join(values) + " |"
 
 
 def _sweep_markdown(document, title, note):

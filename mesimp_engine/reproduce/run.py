@@ -1,16 +1,18 @@
 """Run the rows of a table or figure (resuming what an interrupted call left) and write
-``table.md`` and ``table.json``: the published numbers and ours side by side; for a figure
-also ``figure.png`` (the paper's points and ours) when matplotlib is installed (the
-``plot`` extra).
+``OUT/<table>.md`` and ``OUT/<table>.json``: the published numbers and ours side by side;
+for a figure also ``OUT/<table>.png`` (the paper's points and ours) when matplotlib is
+installed (the ``plot`` extra).
 
 Each row is an ordinary training run under ``OUT/<row>/`` (its ``results.json`` and
-checkpoint), so a call that is interrupted goes on where it stopped when repeated, and
-``mesimp-engine report`` reads the rows' folders like any run's. Scores are the test score
-at the best dev epoch, as the papers select; backprop is the mean linear-layer backward per
-epoch, and its speed-up is the dense row's over the meProp row's of the same task and
-optimizer (the paper's, as printed, from its two times).
+checkpoint), so a call that is interrupted goes on where it stopped when repeated, tables
+that share a row (``Row.run_name``) train it once, and ``mesimp-engine report`` reads the
+rows' folders like any run's. Scores are the test score at the best dev epoch, as the papers
+select; times are means per epoch; backprop is the linear layers' backward, and its
+speed-up is the dense row's over the meProp row's of the same group (the paper's, as
+printed, from its two times).
 """
 
+import json
 import os
 import time
 
@@ -25,13 +27,11 @@ from mesimp_engine.train.settings import TrainSettings
 
 def row_settings(row, scales, out, data_dir, seed=1, progress=False):
     """The training settings of one row at one scale (``scales``: the table's settings for
-    it, per task), the papers' defaults otherwise."""
-    overrides = dict(scales[row.task])
-    if row.hidden:
-        overrides["hidden"] = row.hidden
+    it, per task): the row's own settings over the scale's, the papers' defaults otherwise."""
+    overrides = {**scales[row.task], **row.overrides()}
     return TrainSettings(task=row.task, method=row.method, k=row.k, optimizer=row.optimizer, seed=seed,
-                         out=os.path.join(out, row.name), data_dir=data_dir, progress=progress,
-                         **overrides).resolve()
+                         out=os.path.join(out, row.run_name(scales[row.task])), data_dir=data_dir,
+                         progress=progress, **overrides).resolve()
 
 
 def train_row(settings, log):
@@ -49,6 +49,7 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
     """Run every row of ``table`` at ``scale``; write ``table.md`` and ``table.json`` under
     ``out`` and return the JSON document. ``progress``: a progress bar per epoch."""
     spec = TABLES[table]
+    _claim(out, scale, seed)
     rows = []
     for i, row in enumerate(spec["rows"], 1):
         settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress)
@@ -56,34 +57,63 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
         log(f"[{i}/{len(spec['rows'])}] {row.group} {model}: {settings.epochs} epoch(s) -> {settings.out}")
         start = time.perf_counter()
         doc = train_row(settings, lambda line: log(f"      {line}"))
-        epochs = doc["epochs"]
         ours = {"best_epoch": doc["best_epoch"], "dev": doc["dev"], "test": doc["test"],
-                "linear_backward_s": sum(e["time"]["linear_backward"] for e in epochs) / len(epochs),
-                "run": settings.out}
+                "hidden_sizes": doc["hidden_sizes"], **epoch_times(doc["epochs"]), "run": settings.out}
         log(f"      dev {ours['dev']:.2f}  test {ours['test']:.2f}  ({time.perf_counter() - start:.0f} s)")
         rows.append({"group": row.group, "model": model, "task": row.task, "optimizer": row.optimizer,
-                     "method": row.method, "k": row.k, "hidden": settings.hidden, "series": row.series,
+                     "method": row.method, "k": row.k, "hidden": settings.hidden, "layers": settings.layers,
+                     "dropout": settings.dropout, "batch_size": settings.batch_size, "series": row.series,
                      "percent": row.percent, "published": dict(row.published), "ours": ours})
-    if spec["kind"] == "pairs":
+    if spec["kind"] in ("pairs", "timing"):
         _add_speedups(rows)
     document = {"table": table, "kind": spec["kind"], "title": spec["title"], "scale": scale, "seed": seed,
                 "rows": rows, "environment": environment()}
     os.makedirs(out, exist_ok=True)
-    write_json(document, os.path.join(out, "table.json"))
+    write_json(document, os.path.join(out, f"{table}.json"))
     text = markdown(document)
-    atomic_write(os.path.join(out, "table.md"), lambda f: f.write(text.encode()))
+    atomic_write(os.path.join(out, f"{table}.md"), lambda f: f.write(text.encode()))
     if spec["kind"] == "sweep":
-        path = os.path.join(out, "figure.png")
+        path = os.path.join(out, f"{table}.png")
         log(f"wrote {path}" if plot_sweep(document, path) else
-            "figure.png not drawn: matplotlib is not installed (pip install 'mesimp_engine[plot]')")
+            f"{table}.png not drawn: matplotlib is not installed (pip install 'mesimp_engine[plot]')")
     return document
 
 
+def _claim(out, scale, seed):
+    """Record in ``OUT/reproduce.json`` the scale and seed of the runs ``out`` holds, or refuse
+    another (its rows would mix with runs of other settings, or stop at the first whose
+    settings differ)."""
+    path = os.path.join(out, "reproduce.json")
+    mine = {"scale": scale, "seed": seed}
+    if os.path.exists(path):
+        with open(path) as f:
+            theirs = json.load(f)
+        if theirs != mine:
+            raise ValueError(f"{out} holds the runs of scale {theirs['scale']}, seed {theirs['seed']}: give another --out "
+                             f"for scale {scale}, seed {seed}")
+        return
+    os.makedirs(out, exist_ok=True)
+    write_json(mine, path)
+
+
+def epoch_times(epochs):
+    """A run's mean seconds per epoch: ``forward_s`` (graph build and forward, as the
+    paper's forward), ``backward_s``, ``update_s``, ``total_s`` (the four) and
+    ``linear_backward_s`` (the linear layers' share of the backward, the paper's "backprop")."""
+    mean = {key: sum(e["time"][key] for e in epochs) / len(epochs)
+            for key in ("build", "forward", "backward", "update", "linear_backward")}
+    return {"forward_s": mean["build"] + mean["forward"], "backward_s": mean["backward"], "update_s": mean["update"],
+            "total_s": mean["build"] + mean["forward"] + mean["backward"] + mean["update"],
+            "linear_backward_s": mean["linear_backward"]}
+
+
 def _add_speedups(rows):
-    """Each meProp row's linear-backward speed-up over the dense row of its group (None for
-    the dense rows, as in the paper)."""
+    """Each meProp row's speed-ups over the dense row of its group: ``speedup`` of the
+    linear-layer backward, ``backward_speedup`` of the whole backward (None for the dense
+    rows, as in the paper)."""
     dense = {r["group"]: r for r in rows if r["method"] == "dense"}
     for r in rows:
         base = dense.get(r["group"]) if r["method"] != "dense" else None
-        ours = r["ours"]["linear_backward_s"]
-        r["ours"]["speedup"] = base["ours"]["linear_backward_s"] / ours if base and ours > 0 else None
+        for key, seconds in (("speedup", "linear_backward_s"), ("backward_speedup", "backward_s")):
+            ours = r["ours"][seconds]
+            r["ours"][key] = base["ours"][seconds] / ours if base and ours > 0 else None

@@ -1,6 +1,7 @@
-"""``mesimp-engine reproduce table1 --scale smoke`` on the real data: every row of the
-paper's table runs, the published numbers and ours sit side by side, and a repeated call
-reads the finished runs instead of training again."""
+"""``mesimp-engine reproduce TABLE --scale smoke`` on the real data: every row of the
+paper's table runs, the published numbers and ours sit side by side, a repeated call reads
+the finished runs instead of training again, and tables run into the same folder share the
+runs they have in common."""
 
 import json
 import os
@@ -10,6 +11,10 @@ import sys
 import pytest
 
 from mesimp_engine.reproduce.tables import TABLES
+
+
+def _folder(out, row, table="table1", scale="smoke"):
+    return out / row.run_name(TABLES[table]["scales"][scale][row.task])
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +44,16 @@ def smoke(data_dir, tmp_path_factory):
 
 def test_every_row_runs_and_sits_beside_the_papers(smoke):
     out, proc = smoke
-    document = json.loads((out / "table.json").read_text())
+    document = json.loads((out / "table1.json").read_text())
     spec = TABLES["table1"]["rows"]
     assert document["scale"] == "smoke" and len(document["rows"]) == len(spec) == 12
-    table = (out / "table.md").read_text()
+    table = (out / "table1.md").read_text()
     assert table in proc.stdout
     lines = [line for line in table.splitlines() if line.startswith("| ") and "paper:" not in line]
     assert len(lines) == 12
     for row, line, want in zip(document["rows"], lines, spec):
         assert row["published"] == want.published and (row["task"], row["method"]) == (want.task, want.method)
-        run = json.loads((out / want.name / "results.json").read_text())
+        run = json.loads((_folder(out, want) / "results.json").read_text())
         assert (row["ours"]["dev"], row["ours"]["test"], row["ours"]["best_epoch"]) == (run["dev"], run["test"],
                                                                                       run["best_epoch"])
         assert f"| {want.published['dev']:.2f} | {want.published['test']:.2f} |" in line
@@ -61,36 +66,83 @@ def test_every_row_runs_and_sits_beside_the_papers(smoke):
 
 def test_a_repeated_call_reads_the_finished_runs(smoke, data_dir):
     out, _ = smoke
-    before = {p.name: (p / "results.json").stat().st_mtime_ns for p in out.iterdir() if p.is_dir()}
-    first = json.loads((out / "table.json").read_text())
+    before = _mtimes(out)
+    first = json.loads((out / "table1.json").read_text())
     proc = _reproduce(data_dir, out, "--scale", "smoke")
     assert proc.returncode == 0, proc.stderr
-    after = {p.name: (p / "results.json").stat().st_mtime_ns for p in out.iterdir() if p.is_dir()}
-    assert before == after  # nothing trained again
-    assert [r["ours"] for r in json.loads((out / "table.json").read_text())["rows"]] == [r["ours"] for r in first["rows"]]
+    assert _mtimes(out) == before  # nothing trained again
+    assert [r["ours"] for r in json.loads((out / "table1.json").read_text())["rows"]] == [r["ours"] for r in first["rows"]]
 
 
-def test_another_scale_into_the_same_folder_is_refused(smoke, data_dir):
+@pytest.mark.parametrize("flags", [("--scale", "quick"), ("--scale", "smoke", "--seed", "2")])
+def test_another_scale_or_seed_into_the_same_folder_is_refused(smoke, data_dir, flags):
     out, _ = smoke
-    proc = _reproduce(data_dir, out, "--scale", "quick")
-    assert proc.returncode == 2 and "settings differ" in proc.stderr and "Traceback" not in proc.stderr
+    before = sorted(p.name for p in out.iterdir())
+    proc = _reproduce(data_dir, out, "figure4", *flags)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{out} holds the runs of scale smoke, seed 1: give another --out" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == before  # nothing started
 
 
 def test_figure4_runs_every_point_and_draws_it_when_matplotlib_is_there(data_dir, tmp_path):
     proc = _reproduce(data_dir, tmp_path, "figure4", "--scale", "smoke", "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    document = json.loads((tmp_path / "table.json").read_text())
+    document = json.loads((tmp_path / "figure4.json").read_text())
     spec = TABLES["figure4"]["rows"]
     assert [(r["series"], r["percent"], r["published"]) for r in document["rows"]] == [
         (row.series, row.percent, row.published) for row in spec]
     small = [r for r in document["rows"] if r["series"] == "dense MLP of h = k"]
     assert [r["hidden"] for r in small] == [5, 10, 20, 40, 50]  # each small MLP at its own size
     for r, row in zip(document["rows"], spec):
-        run = json.loads((tmp_path / row.name / "results.json").read_text())
+        run = json.loads((_folder(tmp_path, row, "figure4") / "results.json").read_text())
         assert r["ours"]["test"] == run["test"] and run["hidden_sizes"][0] == r["hidden"]
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        assert "figure.png not drawn: matplotlib is not installed" in proc.stdout
+        assert "figure4.png not drawn: matplotlib is not installed" in proc.stdout
     else:
-        assert (tmp_path / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tmp_path / "figure4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _mtimes(out):
+    return {p.name: (p / "results.json").stat().st_mtime_ns for p in out.iterdir() if p.is_dir()}
+
+
+def test_table2_times_table1s_runs_without_training_them_again(smoke, data_dir):
+    out, _ = smoke
+    before = _mtimes(out)
+    proc = _reproduce(data_dir, out, "table2", "--scale", "smoke", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert _mtimes(out) == before  # Table 2's rows are Table 1's Adam rows: nothing new trained
+    document = json.loads((out / "table2.json").read_text())
+    for r, row in zip(document["rows"], TABLES["table2"]["rows"]):
+        epochs = json.loads((_folder(out, row, "table2") / "results.json").read_text())["epochs"]
+        mean = {key: sum(e["time"][key] for e in epochs) / len(epochs) for key in epochs[0]["time"]}
+        assert r["ours"]["backward_s"] == pytest.approx(mean["backward"])
+        assert r["ours"]["forward_s"] == pytest.approx(mean["build"] + mean["forward"])
+        assert r["ours"]["total_s"] == pytest.approx(mean["build"] + mean["forward"] + mean["backward"] + mean["update"])
+    dense, meprop = document["rows"][:2]  # POS
+    assert meprop["ours"]["backward_speedup"] == pytest.approx(dense["ours"]["backward_s"] / meprop["ours"]["backward_s"])
+    assert "| 7,362 | 540 (30.6x) | 7,903 |" in (out / "table2.md").read_text()  # the paper's 16,522 / 540
+
+
+@pytest.mark.parametrize("table", ["table3", "table4", "table5", "table6", "mesimp"])
+def test_each_rows_settings_and_scores_come_from_its_run(smoke, data_dir, table):
+    out, _ = smoke
+    proc = _reproduce(data_dir, out, table, "--scale", "smoke", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads((out / f"{table}.json").read_text())
+    text = (out / f"{table}.md").read_text()
+    scale = TABLES[table]["scales"]["smoke"]
+    for r, row in zip(document["rows"], TABLES[table]["rows"], strict=True):
+        run = json.loads((_folder(out, row, table) / "results.json").read_text())
+        settings = run["settings"]
+        assert (settings["method"], settings["k"]) == (row.method, row.k)
+        for key, value in {**scale[row.task], **row.overrides()}.items():
+            assert settings[key] == value, (row.name, key)
+        assert (r["ours"]["test"], r["ours"]["best_epoch"], r["ours"]["hidden_sizes"]) == (
+            run["test"], run["best_epoch"], run["hidden_sizes"])
+        assert f"| {row.published['test']:.2f} | {run['best_epoch']} | {run['dev']:.2f} | {run['test']:.2f} |" in text
+        if row.method == "mesimp":  # the simplified model is narrower than it started
+            assert max(run["hidden_sizes"]) < settings["hidden"]
+            assert f"| {sum(run['hidden_sizes']) / len(run['hidden_sizes']):.0f} (" in text
