@@ -33,10 +33,11 @@ from mesimp_engine.bench.harness import document, time_round_robin
 from mesimp_engine.kernels.blas import SMALL_PRODUCT, all_blas_threads
 from mesimp_engine.kernels.stream_floor import stream_floor
 from mesimp_engine.memory import as_aligned, empty
+from mesimp_engine.reproduce.tables import TABLE7_PUBLISHED
 from mesimp_engine.sparsity import meprop
 
 # Table 7 of the meProp paper: dense / unified backprop time of a 1,024 x 8,192 -> 8,192 product (GPU)
-PAPER_TABLE7 = {8: 36.8, 16: 33.6, 32: 27.5, 64: 21.4, 128: 14.5, 256: 8.0, 512: 4.4}
+PAPER_TABLE7 = {k: speedup for k, (_, speedup) in TABLE7_PUBLISHED.items()}
 
 
 FLOOR = "floor (read x, dy; write dx)"
@@ -120,6 +121,23 @@ def validate(name, result, x, W, dy, keep, rng):
             raise AssertionError(f"{name}: {what} differs from the NumPy reference (rel. err {err:.2e})")
 
 
+def measure_case(B, n_in, n_out, k, repeats, rng):
+    """Validate every implementation on one case's random data, then time them in turns
+    (``repeats`` rounds, the floor too): name -> {"median_s", "best_s", ...}."""
+    x = as_aligned(rng.standard_normal((B, n_in), dtype=np.float32))
+    W = as_aligned(rng.standard_normal((n_out, n_in), dtype=np.float32) * np.float32(0.05))
+    dy = as_aligned(rng.standard_normal((B, n_out), dtype=np.float32))
+    # allocated as the engine allocates a layer's input, weight and gradients
+    dx_out = empty((B, n_in), np.float32)
+    dW_out = empty((n_out, n_in), np.float32)
+    keep = reference_masks(dy, k)
+    impls = implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=B * n_in * n_out < SMALL_PRODUCT)
+    for name, fn in impls.items():
+        validate(name, fn(), x, W, dy, keep[name], rng)
+    impls[FLOOR] = lambda: stream_floor(x, dy, dx_out)
+    return time_round_robin(impls, repeats)
+
+
 def run(args):
     quick = getattr(args, "quick", False)
     rng = np.random.default_rng(0)
@@ -127,19 +145,7 @@ def run(args):
     load_before = os.getloadavg()[0]
     for B, n_in, n_out, k, case_repeats in cases(quick):
         case = case_name(B, n_in, n_out, k)
-        # allocated as the engine allocates a layer's input, weight and gradients
-        x = as_aligned(rng.standard_normal((B, n_in), dtype=np.float32))
-        W = as_aligned(rng.standard_normal((n_out, n_in), dtype=np.float32) * np.float32(0.05))
-        dy = as_aligned(rng.standard_normal((B, n_out), dtype=np.float32))
-        dx_out = empty((B, n_in), np.float32)
-        dW_out = empty((n_out, n_in), np.float32)
-        keep = reference_masks(dy, k)
-        impls = implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=B * n_in * n_out < SMALL_PRODUCT)
-        for name, fn in impls.items():
-            validate(name, fn(), x, W, dy, keep[name], rng)
-        repeats = args.repeats or (3 if quick else case_repeats or 7)
-        impls[FLOOR] = lambda: stream_floor(x, dy, dx_out)
-        timings = time_round_robin(impls, repeats)
+        timings = measure_case(B, n_in, n_out, k, args.repeats or (3 if quick else case_repeats or 7), rng)
         times = {name: timing["median_s"] for name, timing in timings.items()}
         for name, timing in timings.items():
             row = {"case": case, "impl": name, **timing, "B": B, "n_in": n_in, "n_out": n_out, "k": k}

@@ -16,6 +16,8 @@ def markdown(document):
         return _timing_markdown(document, title, note)
     if kind == "scores":
         return _scores_markdown(document, title, note)
+    if kind == "bench":
+        return _bench_markdown(document, title, note)
     lines = [title, "", note +
              " POS and parsing: UD English EWT (the paper: Penn Treebank). Backprop: the paper's time, "
              "ours the linear layers' backward per epoch; the speed-up is over the dense row.", "",
@@ -60,6 +62,23 @@ def _scores_markdown(document, title, note):
         lines.append(_cells([r["group"], r["model"], *([f"{p['dimension']:g}"] if widths else []), f"{p['test']:.2f}",
                              str(o["best_epoch"]), f"{o['dev']:.2f}", f"{o['test']:.2f}",
                              *([f"{sum(sizes) / len(sizes):.0f} ({', '.join(map(str, sizes))})"] if widths else [])]))
+    return "\n".join(lines) + "\n"
+
+
+def _bench_markdown(document, title, note):
+    rows = document["rows"]
+    B, n_in, n_out = rows[0]["shape"] if rows else (0, 0, 0)
+    lines = [title, "", f"Scale `{document['scale']}`, seed {document['seed']}: our shape {B:,} x {n_in:,} -> {n_out:,} "
+             "(the paper's 1,024 x 8,192 -> 8,192). The paper's times are on a GPU (dense: "
+             f"{rows[0]['published']['dense_ms'] if rows else 0:.2f} ms); ours on this CPU, medians of rounds in turns, "
+             "top-k selection and the bias gradient included. Speed-ups are over the dense backward of the same run.", "",
+             _cells(["k", "paper: unified ms", "paper: speed-up", "ours: dense ms", "ours: unified ms",
+                     "ours: per-example ms"]), _cells(["---"] * 6)]
+    for r in rows:
+        p, o = r["published"], r["ours"]
+        lines.append(_cells([str(r["k"]), f"{p['ms']:.2f}", f"{p['speedup']:.1f}x", f"{1e3 * o['dense_s']:.2f}",
+                             f"{1e3 * o['unified_s']:.2f}{_times(o['speedup'])}",
+                             f"{1e3 * o['per_example_s']:.2f}{_times(o['per_example_speedup'])}"]))
     return "\n".join(lines) + "\n"
 
 

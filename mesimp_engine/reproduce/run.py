@@ -16,6 +16,8 @@ import json
 import os
 import time
 
+import numpy as np
+
 from mesimp_engine.atomic_file import atomic_write, write_json
 from mesimp_engine.bench.harness import environment
 from mesimp_engine.reproduce.render import markdown, plot_sweep
@@ -46,10 +48,31 @@ def train_row(settings, log):
 
 
 def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=1, log=print, progress=False):
-    """Run every row of ``table`` at ``scale``; write ``table.md`` and ``table.json`` under
+    """Run every row of ``table`` at ``scale``; write ``TABLE.md`` and ``TABLE.json`` under
     ``out`` and return the JSON document. ``progress``: a progress bar per epoch."""
     spec = TABLES[table]
     _claim(out, scale, seed)
+    if spec["kind"] == "bench":
+        rows = _measure_rows(spec, scale, seed, log)
+    else:
+        rows = _train_rows(spec, scale, out, data_dir, seed, log, progress)
+    if spec["kind"] in ("pairs", "timing"):
+        _add_speedups(rows)
+    document = {"table": table, "kind": spec["kind"], "title": spec["title"], "scale": scale, "seed": seed,
+                "rows": rows, "environment": environment()}
+    os.makedirs(out, exist_ok=True)
+    write_json(document, os.path.join(out, f"{table}.json"))
+    text = markdown(document)
+    atomic_write(os.path.join(out, f"{table}.md"), lambda f: f.write(text.encode()))
+    if spec["kind"] == "sweep":
+        path = os.path.join(out, f"{table}.png")
+        log(f"wrote {path}" if plot_sweep(document, path) else
+            f"{table}.png not drawn: matplotlib is not installed (pip install 'mesimp_engine[plot]')")
+    return document
+
+
+def _train_rows(spec, scale, out, data_dir, seed, log, progress):
+    """Train (or read) every row's run; the rows of the table's document."""
     rows = []
     for i, row in enumerate(spec["rows"], 1):
         settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress)
@@ -64,19 +87,31 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
                      "method": row.method, "k": row.k, "hidden": settings.hidden, "layers": settings.layers,
                      "dropout": settings.dropout, "batch_size": settings.batch_size, "series": row.series,
                      "percent": row.percent, "published": dict(row.published), "ours": ours})
-    if spec["kind"] in ("pairs", "timing"):
-        _add_speedups(rows)
-    document = {"table": table, "kind": spec["kind"], "title": spec["title"], "scale": scale, "seed": seed,
-                "rows": rows, "environment": environment()}
-    os.makedirs(out, exist_ok=True)
-    write_json(document, os.path.join(out, f"{table}.json"))
-    text = markdown(document)
-    atomic_write(os.path.join(out, f"{table}.md"), lambda f: f.write(text.encode()))
-    if spec["kind"] == "sweep":
-        path = os.path.join(out, f"{table}.png")
-        log(f"wrote {path}" if plot_sweep(document, path) else
-            f"{table}.png not drawn: matplotlib is not installed (pip install 'mesimp_engine[plot]')")
-    return document
+    return rows
+
+
+def _measure_rows(spec, scale, seed, log):
+    """Time the backward of one linear layer (``bench.backprop.measure_case``: dense BLAS,
+    unified and per-example meProp, each validated first) at the scale's shape for every
+    k of the table; the rows of its document. Nothing is saved between calls: a repeated
+    call measures again."""
+    from mesimp_engine.bench.backprop import measure_case
+
+    B, n_in, n_out = spec["scales"][scale]["shape"]
+    repeats = spec["scales"][scale]["repeats"]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, (k, published) in enumerate(spec["rows"], 1):
+        log(f"[{i}/{len(spec['rows'])}] {B} x {n_in} -> {n_out}, k = {k}: dense, unified and per-example "
+            f"backward, {repeats} rounds in turns")
+        times = {name: t["median_s"] for name, t in measure_case(B, n_in, n_out, k, repeats, rng).items()}
+        ours = {"dense_s": times["dense"], "unified_s": times["unified"], "per_example_s": times["per_example"],
+                "speedup": times["dense"] / times["unified"],
+                "per_example_speedup": times["dense"] / times["per_example"]}
+        log(f"      dense {1e3 * ours['dense_s']:.2f} ms, unified {1e3 * ours['unified_s']:.2f} ms "
+            f"({ours['speedup']:.1f}x), per-example {1e3 * ours['per_example_s']:.2f} ms ({ours['per_example_speedup']:.1f}x)")
+        rows.append({"k": k, "shape": [B, n_in, n_out], "published": dict(published), "ours": ours})
+    return rows
 
 
 def _claim(out, scale, seed):

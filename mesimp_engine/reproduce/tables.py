@@ -20,6 +20,12 @@ and the scales it runs them at (SPEC section 6; all of the meProp paper's tables
   unified meProp (lancopku/meProp, ``src/pytorch/main.py``, ``main_unified``) trains
   exactly the first row's model with dropout 0.1, so the rows use dropout 0.1 (the
   paper's text states no rate for this table).
+- ``table7``: the backward of one linear layer, 1,024 x 8,192 -> 8,192 (the paper: on a
+  GPU, in PyTorch, unified top-k against the dense product), for k = 8 ... 512: no
+  training, the engine's kernels timed as ``bench backprop`` times them (dense BLAS,
+  unified and per-example meProp, in turns). The paper's times are a GPU's; what compares
+  is the speed-up. The smaller scales shrink the shape (smoke 64 x 1,024 -> 1,024, quick
+  256 x 2,048 -> 2,048).
 - ``figure4``: MNIST test accuracy against the share of the hidden layer back-propagated,
   k/h at h = 500, for top-k meProp, random-k, and dense MLPs whose hidden layers have k
   units; the dense 500-unit baseline at 100% (values read off the plot; the paper gives no
@@ -196,6 +202,26 @@ MESIMP_SCALES = {**SCALES, "smoke": {**SCALES["smoke"], "mnist": {**SCALES["smok
 """meSimp's MNIST row keeps k = 160 units per example: its smoke model needs more than 160."""
 
 
+TABLE7_SCALES = {
+    "smoke": {"shape": (64, 1024, 1024), "repeats": 1},
+    "quick": {"shape": (256, 2048, 2048), "repeats": 3},
+    "full": {"shape": (1024, 8192, 8192), "repeats": 3},
+}
+"""Table 7: the layer's shape (batch, inputs, outputs) and the timed rounds at each scale."""
+
+TABLE7_DENSE_MS = 308.00
+"""Table 7's baseline: the dense backward of the 1,024 x 8,192 -> 8,192 product on the paper's GPU."""
+
+
+TABLE7_PUBLISHED = {8: (8.37, 36.8), 16: (9.16, 33.6), 32: (11.20, 27.5), 64: (14.38, 21.4), 128: (21.28, 14.5),
+                    256: (38.57, 8.0), 512: (69.95, 4.4)}
+"""Table 7: k -> (unified backward ms, speed-up over the dense 308.00 ms), as printed."""
+
+
+def _table7():
+    return [(k, {"ms": ms, "speedup": speedup, "dense_ms": TABLE7_DENSE_MS}) for k, (ms, speedup) in TABLE7_PUBLISHED.items()]
+
+
 TABLES = {
     "table1": {
         "kind": "pairs",
@@ -245,6 +271,12 @@ TABLES = {
         "scales": MESIMP_SCALES,
         "title": "meSimp (TKDE), model simplification: hidden width and score, dense against meSimp (Adam)",
         "rows": _mesimp(),
+    },
+    "table7": {
+        "kind": "bench",
+        "scales": TABLE7_SCALES,
+        "title": "meProp (ICML 2017), Table 7: backward of one linear layer, dense against unified meProp, by k",
+        "rows": _table7(),
     },
     "figure4": {
         "kind": "sweep",
