@@ -266,12 +266,6 @@ TABLES = {
         "title": "meProp (ICML 2017), Table 6: unified meProp (one top-k per mini-batch), MNIST, dropout 0.1, mini-batch 50 (Adam)",
         "rows": _table6(),
     },
-    "mesimp": {
-        "kind": "scores",
-        "scales": MESIMP_SCALES,
-        "title": "meSimp (TKDE), model simplification: hidden width and score, dense against meSimp (Adam)",
-        "rows": _mesimp(),
-    },
     "table7": {
         "kind": "bench",
         "scales": TABLE7_SCALES,
@@ -283,5 +277,11 @@ TABLES = {
         "scales": MNIST_ONLY_SCALES,
         "title": "meProp (ICML 2017), Figure 4: MNIST test accuracy against k/h, top-k, random-k and small MLPs",
         "rows": _figure4(),
+    },
+    "mesimp": {
+        "kind": "scores",
+        "scales": MESIMP_SCALES,
+        "title": "meSimp (TKDE), model simplification: hidden width and score, dense against meSimp (Adam)",
+        "rows": _mesimp(),
     },
 }
