@@ -15,9 +15,13 @@ def add_parser(subparsers):
                         help="smoke (minutes: checks the pipeline), quick (a tenth of the data, the default) or "
                              "full (the papers' settings: hours)")
     parser.add_argument("--out", help="folder for the rows' runs and TABLE.md, TABLE.json (default "
-                                      "runs/reproduce/SCALE)")
+                                      "runs/reproduce/SCALE, or SCALE-authors with --protocol authors)")
     parser.add_argument("--data-dir", default="data", help="prepared data folder (prepared on first use)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--protocol", choices=["defaults", "authors"], default="defaults",
+                        help="authors: the MNIST rows train as the authors' C# program does (their initialisation, "
+                             "gradient clipping at 5, 11 dev evaluations an epoch, their Adam eps); "
+                             "defaults: the engine's defaults")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -30,9 +34,10 @@ def run(args):
     from mesimp_engine.reproduce.render import markdown
     from mesimp_engine.reproduce.run import reproduce
 
-    out = args.out or os.path.join("runs", "reproduce", args.scale)
+    out = args.out or os.path.join("runs", "reproduce", args.scale + ("-authors" if args.protocol == "authors" else ""))
     try:
-        document = reproduce(args.table, args.scale, out, args.data_dir, args.seed, progress=args.progress)
+        document = reproduce(args.table, args.scale, out, args.data_dir, args.seed, progress=args.progress,
+                             protocol=args.protocol)
     except (ValueError, DataError) as error:
         raise UserError(str(error)) from None
     print(markdown(document))

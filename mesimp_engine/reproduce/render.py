@@ -9,6 +9,9 @@ def markdown(document):
     """The table as Markdown: the paper's columns, then ours."""
     title = f"# {document['title']}"
     note = f"Scale `{document['scale']}`, seed {document['seed']}; {SCALE_NOTES[document['scale']]}"
+    if document.get("protocol") == "authors":
+        note += (" MNIST rows with the authors' protocol (`--protocol authors`: their initialisation, clipping at 5, "
+                 "11 dev evaluations an epoch, their Adam eps).")
     kind = document.get("kind")
     if kind == "sweep":
         return _sweep_markdown(document, title, note)

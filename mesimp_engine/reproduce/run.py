@@ -21,16 +21,18 @@ import numpy as np
 from mesimp_engine.atomic_file import atomic_write, write_json
 from mesimp_engine.bench.harness import environment
 from mesimp_engine.reproduce.render import markdown, plot_sweep
-from mesimp_engine.reproduce.tables import TABLES
+from mesimp_engine.reproduce.tables import PROTOCOLS, TABLES, protocol_settings
 from mesimp_engine.train.build import build_run, make_extension
 from mesimp_engine.train.loop import Trainer
 from mesimp_engine.train.settings import TrainSettings
 
 
-def row_settings(row, scales, out, data_dir, seed=1, progress=False):
+def row_settings(row, scales, out, data_dir, seed=1, progress=False, protocol="defaults"):
     """The training settings of one row at one scale (``scales``: the table's settings for
-    it, per task): the row's own settings over the scale's, the papers' defaults otherwise."""
-    overrides = {**scales[row.task], **row.overrides()}
+    it, per task): the row's own settings over the scale's, the papers' defaults otherwise;
+    with ``protocol`` "authors", MNIST rows train as the authors' C# program does
+    (``PROTOCOLS``)."""
+    overrides = {**protocol_settings(protocol, row), **scales[row.task], **row.overrides()}
     return TrainSettings(task=row.task, method=row.method, k=row.k, optimizer=row.optimizer, seed=seed,
                          out=os.path.join(out, row.run_name(scales[row.task])), data_dir=data_dir,
                          progress=progress, **overrides).resolve()
@@ -47,19 +49,23 @@ def train_row(settings, log):
     return trainer.fit()
 
 
-def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=1, log=print, progress=False):
+def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=1, log=print, progress=False,
+              protocol="defaults"):
     """Run every row of ``table`` at ``scale``; write ``TABLE.md`` and ``TABLE.json`` under
-    ``out`` and return the JSON document. ``progress``: a progress bar per epoch."""
+    ``out`` and return the JSON document. ``progress``: a progress bar per epoch;
+    ``protocol``: "defaults" or "authors" (``PROTOCOLS``)."""
     spec = TABLES[table]
-    _claim(out, scale, seed)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
+    _claim(out, scale, seed, protocol)
     if spec["kind"] == "bench":
         rows = _measure_rows(spec, scale, seed, log)
     else:
-        rows = _train_rows(spec, scale, out, data_dir, seed, log, progress)
+        rows = _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol)
     if spec["kind"] in ("pairs", "timing"):
         _add_speedups(rows)
     document = {"table": table, "kind": spec["kind"], "title": spec["title"], "scale": scale, "seed": seed,
-                "rows": rows, "environment": environment()}
+                "protocol": protocol, "rows": rows, "environment": environment()}
     os.makedirs(out, exist_ok=True)
     write_json(document, os.path.join(out, f"{table}.json"))
     text = markdown(document)
@@ -71,11 +77,11 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
     return document
 
 
-def _train_rows(spec, scale, out, data_dir, seed, log, progress):
+def _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol):
     """Train (or read) every row's run; the rows of the table's document."""
     rows = []
     for i, row in enumerate(spec["rows"], 1):
-        settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress)
+        settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress, protocol)
         model = row.model(settings.hidden)
         log(f"[{i}/{len(spec['rows'])}] {row.group} {model}: {settings.epochs} epoch(s) -> {settings.out}")
         start = time.perf_counter()
@@ -114,18 +120,20 @@ def _measure_rows(spec, scale, seed, log):
     return rows
 
 
-def _claim(out, scale, seed):
-    """Record in ``OUT/reproduce.json`` the scale and seed of the runs ``out`` holds, or refuse
-    another (its rows would mix with runs of other settings, or stop at the first whose
-    settings differ)."""
+def _claim(out, scale, seed, protocol):
+    """Record in ``OUT/reproduce.json`` the scale, seed and protocol of the runs ``out``
+    holds, or refuse others (its rows would mix with runs of other settings, or stop at the
+    first whose settings differ)."""
     path = os.path.join(out, "reproduce.json")
-    mine = {"scale": scale, "seed": seed}
+    mine = {"scale": scale, "seed": seed, "protocol": protocol}
     if os.path.exists(path):
         with open(path) as f:
-            theirs = json.load(f)
+            theirs = {"protocol": "defaults", **json.load(f)}
         if theirs != mine:
-            raise ValueError(f"{out} holds the runs of scale {theirs['scale']}, seed {theirs['seed']}: give another --out "
-                             f"for scale {scale}, seed {seed}")
+            def says(claim):
+                return f"scale {claim['scale']}, seed {claim['seed']}, protocol {claim['protocol']}"
+
+            raise ValueError(f"{out} holds the runs of {says(theirs)}: give another --out for {says(mine)}")
         return
     os.makedirs(out, exist_ok=True)
     write_json(mine, path)

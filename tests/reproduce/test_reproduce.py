@@ -74,13 +74,14 @@ def test_a_repeated_call_reads_the_finished_runs(smoke, data_dir):
     assert [r["ours"] for r in json.loads((out / "table1.json").read_text())["rows"]] == [r["ours"] for r in first["rows"]]
 
 
-@pytest.mark.parametrize("flags", [("--scale", "quick"), ("--scale", "smoke", "--seed", "2")])
+@pytest.mark.parametrize("flags", [("--scale", "quick"), ("--scale", "smoke", "--seed", "2"),
+                                   ("--scale", "smoke", "--protocol", "authors")])
 def test_another_scale_or_seed_into_the_same_folder_is_refused(smoke, data_dir, flags):
     out, _ = smoke
     before = sorted(p.name for p in out.iterdir())
     proc = _reproduce(data_dir, out, "figure4", *flags)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"{out} holds the runs of scale smoke, seed 1: give another --out" in proc.stderr
+    assert f"{out} holds the runs of scale smoke, seed 1, protocol defaults: give another --out" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == before  # nothing started
 
 
@@ -162,3 +163,16 @@ def test_table7_times_the_kernels_at_every_k_of_the_paper(data_dir, tmp_path):
         assert f"| {r['k']} | {r['published']['ms']:.2f} | {r['published']['speedup']:.1f}x | {1e3 * o['dense_s']:.2f} |" in table
     # the sparse kernels move less memory the smaller k is: k = 8 beats k = 512 by far
     assert document["rows"][0]["ours"]["unified_s"] * 4 < document["rows"][-1]["ours"]["unified_s"]
+
+
+def test_the_authors_protocol_changes_the_mnist_rows_only(data_dir, tmp_path):
+    proc = _reproduce(data_dir, tmp_path, "table3", "--scale", "smoke", "--protocol", "authors", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    authors = {"init": "authors", "clip": 5.0, "evals_per_epoch": 11, "adam_eps": "authors"}
+    defaults = {"init": "pytorch", "clip": None, "evals_per_epoch": 1, "adam_eps": "pytorch"}
+    for row in TABLES["table3"]["rows"]:
+        settings = json.loads((_folder(tmp_path, row, "table3") / "results.json").read_text())["settings"]
+        want = authors if row.task == "mnist" else defaults
+        assert {key: settings[key] for key in want} == want, row.name
+    assert json.loads((tmp_path / "table3.json").read_text())["protocol"] == "authors"
+    assert "MNIST rows with the authors' protocol" in (tmp_path / "table3.md").read_text()
