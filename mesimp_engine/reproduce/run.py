@@ -9,7 +9,8 @@ that share a row (``Row.run_name``) train it once, and ``mesimp-engine report`` 
 rows' folders like any run's. Scores are the test score at the best dev epoch, as the papers
 select; times are means per epoch; backprop is the linear layers' backward, and its
 speed-up is the dense row's over the meProp row's of the same group (the paper's, as
-printed, from its two times).
+printed, from its two times). Table 7 trains nothing: its rows are timings of the kernels,
+measured anew on every call.
 """
 
 import json
