@@ -7,7 +7,7 @@ group of runs that differ only in the seed: mean scores, the test scores' spread
 def add_parser(subparsers):
     parser = subparsers.add_parser("report", help="compare finished runs (their results.json) in one table",
                                    description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="a run's --out folder or its results.json")
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="a run's --out folder or its results.json, or a `reproduce` --out folder (all its runs)")
     parser.add_argument("--by-seed", action="store_true",
                         help="one row per group of runs whose settings differ only in the seed (mean, sd, range)")
     parser.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
@@ -16,11 +16,11 @@ def add_parser(subparsers):
 
 def run(args):
     from mesimp_engine.cli import UserError
-    from mesimp_engine.train.report import (ReportError, format_group_table, format_table, load_run, report,
-                                            report_by_seed, write_report)
+    from mesimp_engine.train.report import (ReportError, expand_runs, format_group_table, format_table, load_run,
+                                            report, report_by_seed, write_report)
 
     try:
-        docs = [load_run(path) for path in args.runs]
+        docs = [load_run(path) for path in expand_runs(args.runs)]
     except ReportError as error:
         raise UserError(str(error)) from None
     left_out = None

@@ -16,9 +16,9 @@ move by half a point from seed to seed (meProp on MNIST) says little; six of the
 far it is from dense. Runs that have not finished all their epochs are left out of the
 groups and listed.
 
-The dense run (or group) a row's speed-up is taken against is the dense one of the same task
-whose settings agree with the row's in the most flags (the same seed and protocol first),
-so that runs of several protocols compared in one table pair up.
+The dense run (or group) a row's speed-up is taken against is the dense one of the same task,
+model size and mini-batch whose settings agree with the row's in the most flags (the same
+seed and protocol first), so that runs of several protocols compared in one table pair up.
 """
 
 import json
@@ -36,6 +36,20 @@ NOT_COMPUTED = ("out", "data_dir", "progress", "checkpoint_every", "stop_after",
 
 class ReportError(ValueError):
     """A file that is not a readable results.json (named in the message)."""
+
+
+def expand_runs(paths):
+    """The run paths ``paths`` name: a ``mesimp-engine reproduce`` folder (it holds a
+    reproduce.json) stands for every run folder in it, in name order; other paths stand
+    for themselves."""
+    runs = []
+    for path in paths:
+        if os.path.isfile(os.path.join(path, "reproduce.json")):
+            runs += sorted(os.path.join(path, name) for name in os.listdir(path)
+                           if os.path.isfile(os.path.join(path, name, "results.json")))
+        else:
+            runs.append(path)
+    return runs
 
 
 def load_run(path):
@@ -173,12 +187,19 @@ def _common_folder(paths):
     return os.path.commonpath([os.path.abspath(p) for p in paths]) + os.sep + "..."
 
 
+SAME_WORK = ("hidden", "layers", "widths", "batch_size")
+"""Settings that decide the backward's work: a speed-up is only taken over a dense run that
+agrees in all of them (a dense model of another size, or another mini-batch, is no partner)."""
+
+
 def _add_speedups(rows, settings):
     """``backprop_speedup`` of each row over its dense partner: the dense row of the same
-    task whose settings agree with the row's in the most flags (the first on a tie)."""
+    task and the same ``SAME_WORK`` settings whose other settings agree with the row's in
+    the most flags (the first on a tie); None without one."""
     dense = [i for i, row in enumerate(rows) if row["method"] == "dense"]
     for row, mine in zip(rows, settings):
-        partners = [i for i in dense if rows[i]["task"] == row["task"]]
+        partners = [i for i in dense if rows[i]["task"] == row["task"]
+                    and all(settings[i].get(name) == mine.get(name) for name in SAME_WORK)]
         if not partners or not row["linear_backward_s"] > 0:
             row["backprop_speedup"] = None
             continue

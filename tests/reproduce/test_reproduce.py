@@ -74,6 +74,16 @@ def test_a_repeated_call_reads_the_finished_runs(smoke, data_dir):
     assert [r["ours"] for r in json.loads((out / "table1.json").read_text())["rows"]] == [r["ours"] for r in first["rows"]]
 
 
+def test_report_reads_every_run_of_a_reproduce_folder(smoke):
+    out, _ = smoke
+    runs = sorted(p.name for p in out.iterdir() if (p / "results.json").is_file())
+    proc = subprocess.run([sys.executable, "-m", "mesimp_engine", "report", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    listed = [line.split()[-1] for line in proc.stdout.splitlines() if line.rstrip().endswith("results.json")]
+    assert sorted(os.path.basename(os.path.dirname(path)) for path in listed) == runs and len(runs) >= 12
+
+
 @pytest.mark.parametrize("flags", [("--scale", "quick"), ("--scale", "smoke", "--seed", "2"),
                                    ("--scale", "smoke", "--protocol", "authors")])
 def test_another_scale_or_seed_into_the_same_folder_is_refused(smoke, data_dir, flags):

@@ -57,6 +57,16 @@ def test_report_without_dense_run_has_no_speedup(two_runs):
     assert " - " in format_table([row])
 
 
+def test_a_dense_run_of_another_size_is_no_speedup_partner(two_runs, prepared_data, tmp_path):
+    proc = _cli("train", "--data-dir", str(prepared_data), "--out", str(tmp_path / "dense32"), *SMALL, "--hidden", "32")
+    assert proc.returncode == 0, proc.stderr
+    dense32, dense64, meprop = (load_run(p) for p in (tmp_path / "dense32", two_runs / "dense", two_runs / "meprop"))
+    (_, alone) = report([dense32, meprop])
+    assert alone["backprop_speedup"] is None  # 32 hidden units do other work than meProp's 64
+    rows = report([dense32, dense64, meprop])
+    assert rows[2]["backprop_speedup"] == pytest.approx(rows[1]["linear_backward_s"] / rows[2]["linear_backward_s"])
+
+
 def test_report_errors_name_the_file(tmp_path):
     with pytest.raises(ReportError, match="no such file"):
         load_run(tmp_path / "missing")
