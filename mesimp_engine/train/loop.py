@@ -93,7 +93,10 @@ class Trainer:
         self.history, self.partial = progress["history"], progress["partial"]
         if self.extension:
             self.extension.load_state(progress["extension"], arrays)
-        self.log(f"resumed from {self.checkpoint_path} at epoch {self.epoch}, step {self.step_in_epoch}")
+        if self.epoch > self.settings.epochs:
+            self.log(f"finished run read from {self.checkpoint_path} ({self.epoch - 1} epochs)")
+        else:
+            self.log(f"resumed from {self.checkpoint_path} at epoch {self.epoch}, step {self.step_in_epoch}")
         stale = remove_temporaries(os.path.dirname(os.path.abspath(self.checkpoint_path)))
         if stale:
             self.log(f"removed {len(stale)} temporary file(s) the interrupted run left: {', '.join(stale)}")

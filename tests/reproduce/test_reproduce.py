@@ -71,6 +71,7 @@ def test_a_repeated_call_reads_the_finished_runs(smoke, data_dir):
     proc = _reproduce(data_dir, out, "--scale", "smoke")
     assert proc.returncode == 0, proc.stderr
     assert _mtimes(out) == before  # nothing trained again
+    assert proc.stdout.count("finished run read from") == 12 and "resumed from" not in proc.stdout
     assert [r["ours"] for r in json.loads((out / "table1.json").read_text())["rows"]] == [r["ours"] for r in first["rows"]]
 
 
