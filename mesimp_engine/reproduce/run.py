@@ -25,6 +25,7 @@ from mesimp_engine.reproduce.render import markdown, plot_sweep
 from mesimp_engine.reproduce.tables import PROTOCOLS, TABLES, protocol_settings
 from mesimp_engine.train.build import build_run, make_extension
 from mesimp_engine.train.loop import Trainer
+from mesimp_engine.train.report import mean_times
 from mesimp_engine.train.settings import TrainSettings
 
 
@@ -67,8 +68,7 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
         _add_speedups(rows)
     document = {"table": table, "kind": spec["kind"], "title": spec["title"], "scale": scale, "seed": seed,
                 "protocol": protocol, "rows": rows, "environment": environment()}
-    os.makedirs(out, exist_ok=True)
-    write_json(document, os.path.join(out, f"{table}.json"))
+    write_json(document, os.path.join(out, f"{table}.json"))  # out exists: _claim made it
     text = markdown(document)
     atomic_write(os.path.join(out, f"{table}.md"), lambda f: f.write(text.encode()))
     if spec["kind"] == "sweep":
@@ -144,8 +144,7 @@ def epoch_times(epochs):
     """A run's mean seconds per epoch: ``forward_s`` (graph build and forward, as the
     paper's forward), ``backward_s``, ``update_s``, ``total_s`` (the four) and
     ``linear_backward_s`` (the linear layers' share of the backward, the paper's "backprop")."""
-    mean = {key: sum(e["time"][key] for e in epochs) / len(epochs)
-            for key in ("build", "forward", "backward", "update", "linear_backward")}
+    mean = mean_times(epochs)
     return {"forward_s": mean["build"] + mean["forward"], "backward_s": mean["backward"], "update_s": mean["update"],
             "total_s": mean["build"] + mean["forward"] + mean["backward"] + mean["update"],
             "linear_backward_s": mean["linear_backward"]}

@@ -70,11 +70,17 @@ def load_run(path):
     return doc
 
 
+def mean_times(epochs):
+    """Mean seconds per epoch of each phase (``PHASES``) and of the linear layers' backward,
+    over a run's epoch records (zeros for a run with none)."""
+    n = len(epochs) or 1
+    return {phase: sum(e["time"][phase] for e in epochs) / n for phase in PHASES + ("linear_backward",)}
+
+
 def summarize(doc):
     """The row of one run (a dict of plain values)."""
     epochs = doc["epochs"]
-    n = len(epochs) or 1
-    mean = {phase: sum(e["time"][phase] for e in epochs) / n for phase in PHASES + ("linear_backward",)}
+    mean = mean_times(epochs)
     return {
         "run": doc["path"],
         "task": doc["task"],
