@@ -15,7 +15,7 @@ def markdown(document):
     if any(r.get("task") in ("pos", "parse") for r in document["rows"]):
         note += " POS and parsing: UD English EWT (the paper: Penn Treebank)."
     render = {"pairs": _pairs_markdown, "timing": _timing_markdown, "scores": _scores_markdown,
-              "bench": _bench_markdown, "sweep": _sweep_markdown}[document.get("kind", "pairs")]
+              "bench": _bench_markdown, "steps": _steps_markdown, "sweep": _sweep_markdown}[document.get("kind", "pairs")]
     return render(document, title, note)
 
 
@@ -80,6 +80,30 @@ def _bench_markdown(document, title, note):
         lines.append(_cells([str(r["k"]), f"{p['ms']:.2f}", f"{p['speedup']:.1f}x", f"{1e3 * o['dense_s']:.2f}",
                              f"{1e3 * o['unified_s']:.2f}{_times(o['speedup'])}",
                              f"{1e3 * o['per_example_s']:.2f}{_times(o['per_example_speedup'])}"]))
+    return "\n".join(lines) + "\n"
+
+
+def _steps_markdown(document, title, note):
+    rows = document["rows"]
+    first = rows[0] if rows else {"hidden": 0, "layers": 0, "batch_size": 0, "dropout": 0, "ours": {}}
+    o0 = first["ours"]
+    lines = [title, "",
+             f"Scale `{document['scale']}`, seed {document['seed']}: MLP 784-{first['hidden']:,}x{first['layers']}-10 "
+             f"(the paper's h = 8,192), mini-batch {first['batch_size']}, dropout {first['dropout']:g}, Adam, on MNIST. "
+             "The paper's times are on a GPU; ours on this CPU: the whole backward (every op of the reverse pass) of "
+             f"a training step, the median of {o0.get('steps', 0)} steps, the methods taking turns step by step, and "
+             f"the backward of an epoch at that median ({o0.get('steps_per_epoch', 0):,} steps). Speed-ups are over "
+             "the dense row of the same run; the last column is the linear layers' part of the backward. The paper's "
+             "intermediate rows are not given here (-).", "",
+             _cells(["k", "paper: backprop ms", "paper: speed-up", "ours: ms a step", "ours: s an epoch",
+                     "ours: linear layers, ms a step"]), _cells(["---"] * 6)]
+    for r in rows:
+        p, o = r["published"], r["ours"]
+        lines.append(_cells(["dense" if r["k"] is None else str(r["k"]),
+                             f"{p['ms']:,.1f}" if p.get("ms") else "-",
+                             f"{p['speedup']:.1f}x" if p.get("speedup") else "-",
+                             f"{1e3 * o['backward_s']:.2f}{_times(o['speedup'])}", f"{o['epoch_backward_s']:.2f}",
+                             f"{1e3 * o['linear_backward_s']:.2f}{_times(o['linear_speedup'])}"]))
     return "\n".join(lines) + "\n"
 
 

@@ -9,8 +9,8 @@ that share a row (``Row.run_name``) train it once, and ``mesimp-engine report`` 
 rows' folders like any run's. Scores are the test score at the best dev epoch, as the papers
 select; times are means per epoch; backprop is the linear layers' backward, and its
 speed-up is the dense row's over the meProp row's of the same group (the paper's, as
-printed, from its two times). Table 7 trains nothing: its rows are timings of the kernels,
-measured anew on every call.
+printed, from its two times). Tables 7 and 8 keep no runs: their rows are timings (of the
+kernels; of training steps), measured anew on every call.
 """
 
 import json
@@ -22,7 +22,7 @@ import numpy as np
 from mesimp_engine.atomic_file import atomic_write, write_json
 from mesimp_engine.bench.harness import environment
 from mesimp_engine.reproduce.render import markdown, plot_sweep
-from mesimp_engine.reproduce.tables import PROTOCOLS, TABLES, protocol_settings
+from mesimp_engine.reproduce.tables import PROTOCOLS, TABLE8_SETTINGS, TABLES, protocol_settings
 from mesimp_engine.train.build import build_run, make_extension
 from mesimp_engine.train.loop import Trainer
 from mesimp_engine.train.report import mean_times
@@ -62,6 +62,8 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
     _claim(out, scale, seed, protocol)
     if spec["kind"] == "bench":
         rows = _measure_rows(spec, scale, seed, log)
+    elif spec["kind"] == "steps":
+        rows = _time_steps(spec, scale, data_dir, seed, log)
     else:
         rows = _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol)
     if spec["kind"] in ("pairs", "timing"):
@@ -118,6 +120,62 @@ def _measure_rows(spec, scale, seed, log):
         log(f"      dense {1e3 * ours['dense_s']:.2f} ms, unified {1e3 * ours['unified_s']:.2f} ms "
             f"({ours['speedup']:.1f}x), per-example {1e3 * ours['per_example_s']:.2f} ms ({ours['per_example_speedup']:.1f}x)")
         rows.append({"k": k, "shape": [B, n_in, n_out], "published": dict(published), "ours": ours})
+    return rows
+
+
+def _time_steps(spec, scale, data_dir, seed, log):
+    """Time the backward of training steps of one MNIST MLP (``TABLE8_SETTINGS`` at the
+    scale's width), its hidden layers switched between dense back propagation and unified
+    meProp at each k of the table, one step of each per round on the same mini-batch: a
+    change in the machine's load reaches every row alike. Each timed step follows an untimed
+    one of the same method, as in training: right after a dense step, whose products leave
+    BLAS threads spinning, the next step's backward took 2-3x as long (a pause before each
+    step instead made every time longer and more erratic: the threads' wake-up). Each step is a whole training step
+    (forward, backward, Adam), so the model trains on, mixing the methods; only the backward
+    is kept. The rows of the table's document: medians per step of the overall backward and of
+    its linear layers' part, and the overall backward of an epoch of the scale's data at that
+    median (``epoch_backward_s``)."""
+    cfg = spec["scales"][scale]
+    settings = TrainSettings(task="mnist", method="dense", seed=seed, hidden=cfg["hidden"], data_dir=data_dir,
+                             limit_train=cfg.get("limit_train"), out=os.devnull, progress=False,
+                             **TABLE8_SETTINGS).resolve()
+    task, model, optimizer, rngs = build_run(settings)
+    trainer = Trainer(task, model, optimizer, settings, rngs, log=log)
+    order = trainer.epoch_order(1)
+    batches = len(order) // settings.batch_size
+    if batches < 1:
+        raise ValueError(f"table8 needs at least one mini-batch of {settings.batch_size} training examples")
+    ks = [k for k, _ in spec["rows"]]
+    samples = {k: ([], []) for k in ks}
+    rounds = cfg["warmup"] + cfg["steps"]
+    log(f"MLP 784-{cfg['hidden']}x{settings.layers}-10, mini-batch {settings.batch_size}: {rounds} rounds of "
+        f"{len(ks)} methods in turns, two training steps each, the second timed (from round {cfg['warmup'] + 1})")
+    for step in range(rounds):
+        start = (step % batches) * settings.batch_size
+        batch = task.batch(order[start:start + settings.batch_size])
+        for k in ks:
+            for layer in model.hidden_layers:
+                layer.k, layer.mode = k, "unified"
+            for _ in range(2):
+                times = dict.fromkeys(("build", "forward", "backward", "linear_backward", "update"), 0.0)
+                trainer.train_step(batch, times)
+            if step >= cfg["warmup"]:
+                samples[k][0].append(times["backward"])
+                samples[k][1].append(times["linear_backward"])
+    steps_per_epoch = trainer.steps_per_epoch
+    medians = {k: (float(np.median(overall)), float(np.median(linear))) for k, (overall, linear) in samples.items()}
+    dense_overall, dense_linear = medians[None]
+    rows = []
+    for k, published in spec["rows"]:
+        overall, linear = medians[k]
+        ours = {"backward_s": overall, "linear_backward_s": linear, "epoch_backward_s": overall * steps_per_epoch,
+                "steps_per_epoch": steps_per_epoch, "steps": len(samples[k][0]),
+                "speedup": dense_overall / overall if k else None, "linear_speedup": dense_linear / linear if k else None}
+        what = "dense" if k is None else f"unified k = {k}"
+        log(f"  {what}: backward {1e3 * overall:.2f} ms a step (linear layers {1e3 * linear:.2f} ms)"
+            + (f", {ours['speedup']:.1f}x ({ours['linear_speedup']:.1f}x)" if k else ""))
+        rows.append({"k": k, "hidden": settings.hidden, "layers": settings.layers, "batch_size": settings.batch_size,
+                     "dropout": settings.dropout, "published": dict(published), "ours": ours})
     return rows
 
 

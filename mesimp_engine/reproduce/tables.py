@@ -26,6 +26,14 @@ and the scales it runs them at (SPEC section 6; all of the meProp paper's tables
   unified and per-example meProp, in turns). The paper's times are a GPU's; what compares
   is the speed-up. The smaller scales shrink the shape (smoke 64 x 1,024 -> 1,024, quick
   256 x 2,048 -> 2,048).
+- ``table8``: the overall backward (every op of the graph's reverse pass, not only the
+  linear layers) of an MNIST MLP with hidden layers of 8,192, dense against unified meProp,
+  for k = 8 ... 512 (the paper: on a GPU, in PyTorch). No training to the end: training
+  steps of one model on MNIST, the methods taking turns step by step (``TABLE8_SCALES``).
+  The paper states neither the depth, the mini-batch nor the dropout of this model; the rows
+  use what its unified experiment in PyTorch (Table 6, the authors' ``main_unified``) trains:
+  2 hidden layers, mini-batch 50, dropout 0.1, Adam, the output layer dense. SPEC gives only
+  the table's end points (k = 8 and 512): the other rows have no published numbers here.
 - ``figure4``: MNIST test accuracy against the share of the hidden layer back-propagated,
   k/h at h = 500, for top-k meProp, random-k, and dense MLPs whose hidden layers have k
   units; the dense 500-unit baseline at 100% (values read off the plot; the paper gives no
@@ -241,6 +249,32 @@ def _table7():
     return [(k, {"ms": ms, "speedup": speedup, "dense_ms": TABLE7_DENSE_MS}) for k, (ms, speedup) in TABLE7_PUBLISHED.items()]
 
 
+TABLE8_SCALES = {
+    "smoke": {"hidden": 512, "limit_train": 1000, "warmup": 1, "steps": 3},
+    "quick": {"hidden": 2048, "limit_train": 11000, "warmup": 2, "steps": 10},
+    "full": {"hidden": 8192, "warmup": 2, "steps": 20},
+}
+"""Table 8: the hidden width, the training examples, and the untimed and timed steps of
+each method at each scale (the steps of all the methods in turns: one of each per round)."""
+
+TABLE8_DENSE_MS = 17696.2
+"""Table 8's baseline: the overall backward of the MNIST MLP of h = 8,192 on the paper's GPU."""
+
+TABLE8_PUBLISHED = {8: (1501.5, 11.8), 512: (4874.1, 3.6)}
+"""Table 8: k -> (unified meProp's overall backward ms, speed-up), the rows SPEC gives."""
+
+TABLE8_SETTINGS = {"layers": 2, "batch_size": 50, "dropout": 0.1, "optimizer": "adam"}
+"""Table 8's model and training beside the width (the module docstring says why)."""
+
+
+def _table8():
+    rows = [(None, {"ms": TABLE8_DENSE_MS})]
+    for k in (8, 16, 32, 64, 128, 256, 512):
+        ms, speedup = TABLE8_PUBLISHED.get(k, (None, None))
+        rows.append((k, {"ms": ms, "speedup": speedup} if ms else {}))
+    return rows
+
+
 TABLES = {
     "table1": {
         "kind": "pairs",
@@ -290,6 +324,12 @@ TABLES = {
         "scales": TABLE7_SCALES,
         "title": "meProp (ICML 2017), Table 7: backward of one linear layer, dense against unified meProp, by k",
         "rows": _table7(),
+    },
+    "table8": {
+        "kind": "steps",
+        "scales": TABLE8_SCALES,
+        "title": "meProp (ICML 2017), Table 8: overall backward of an MNIST MLP of h = 8,192, dense against unified meProp, by k",
+        "rows": _table8(),
     },
     "figure4": {
         "kind": "sweep",

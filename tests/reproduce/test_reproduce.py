@@ -176,6 +176,29 @@ def test_table7_times_the_kernels_at_every_k_of_the_paper(data_dir, tmp_path):
     assert document["rows"][0]["ours"]["unified_s"] * 4 < document["rows"][-1]["ours"]["unified_s"]
 
 
+def test_table8_times_training_steps_of_one_mlp_dense_and_unified_at_every_k(data_dir, tmp_path):
+    proc = _reproduce(data_dir, tmp_path, "table8", "--scale", "smoke")
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads((tmp_path / "table8.json").read_text())
+    assert [(r["k"], r["published"]) for r in document["rows"]] == [(k, p) for k, p in TABLES["table8"]["rows"]]
+    scale = TABLES["table8"]["scales"]["smoke"]
+    table = (tmp_path / "table8.md").read_text()
+    dense = document["rows"][0]["ours"]
+    for r in document["rows"]:
+        o = r["ours"]
+        assert (r["hidden"], r["layers"], r["batch_size"], r["dropout"]) == (scale["hidden"], 2, 50, 0.1)
+        assert o["steps"] == scale["steps"] and o["steps_per_epoch"] == scale["limit_train"] // 50
+        assert 0 < o["linear_backward_s"] < o["backward_s"]
+        assert o["epoch_backward_s"] == pytest.approx(o["backward_s"] * o["steps_per_epoch"])
+        if r["k"] is not None:
+            assert o["speedup"] == pytest.approx(dense["backward_s"] / o["backward_s"])
+            assert o["linear_speedup"] == pytest.approx(dense["linear_backward_s"] / o["linear_backward_s"])
+        row = "dense" if r["k"] is None else str(r["k"])
+        assert f"| {row} | " + (f"{r['published']['ms']:,.1f}" if r["published"] else "-") in table
+    # unified k = 8 of 512 back-propagates 1/64 of the hidden layers' gradient
+    assert document["rows"][1]["ours"]["linear_speedup"] > 2
+
+
 def test_the_authors_protocol_changes_the_mnist_rows_only(data_dir, tmp_path):
     proc = _reproduce(data_dir, tmp_path, "table3", "--scale", "smoke", "--protocol", "authors", "--no-progress")
     assert proc.returncode == 0, proc.stderr
