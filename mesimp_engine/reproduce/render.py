@@ -92,18 +92,22 @@ def _steps_markdown(document, title, note):
              f"(the paper's h = 8,192), mini-batch {first['batch_size']}, dropout {first['dropout']:g}, Adam, on MNIST. "
              "The paper's times are on a GPU; ours on this CPU: the whole backward (every op of the reverse pass) of "
              f"a training step, the median of {o0.get('steps', 0)} steps, the methods taking turns step by step, and "
-             f"the backward of an epoch at that median ({o0.get('steps_per_epoch', 0):,} steps). Speed-ups are over "
-             "the dense row of the same run; the last column is the linear layers' part of the backward. The paper's "
-             "intermediate rows are not given here (-).", "",
+             f"unified meProp's backward of an epoch at that median ({o0.get('steps_per_epoch', 0):,} steps). "
+             "Speed-ups are over the dense row of the same run; \"linear layers\" is unified meProp's linear layers' "
+             "part of the backward; per-example meProp (the engine's CPU method) is timed in the same turns. The "
+             "paper's intermediate rows are not given here (-).", "",
              _cells(["k", "paper: backprop ms", "paper: speed-up", "ours: ms a step", "ours: s an epoch",
-                     "ours: linear layers, ms a step"]), _cells(["---"] * 6)]
+                     "ours: linear layers, ms a step", "ours: per-example, ms a step"]), _cells(["---"] * 7)]
     for r in rows:
         p, o = r["published"], r["ours"]
+        per_example = o.get("per_example_backward_s")
         lines.append(_cells(["dense" if r["k"] is None else str(r["k"]),
                              f"{p['ms']:,.1f}" if p.get("ms") else "-",
                              f"{p['speedup']:.1f}x" if p.get("speedup") else "-",
                              f"{1e3 * o['backward_s']:.2f}{_times(o['speedup'])}", f"{o['epoch_backward_s']:.2f}",
-                             f"{1e3 * o['linear_backward_s']:.2f}{_times(o['linear_speedup'])}"]))
+                             f"{1e3 * o['linear_backward_s']:.2f}{_times(o['linear_speedup'])}",
+                             "-" if per_example is None else
+                             f"{1e3 * per_example:.2f}{_times(o['per_example_speedup'])}"]))
     return "\n".join(lines) + "\n"
 
 

@@ -125,16 +125,17 @@ def _measure_rows(spec, scale, seed, log):
 
 def _time_steps(spec, scale, data_dir, seed, log):
     """Time the backward of training steps of one MNIST MLP (``TABLE8_SETTINGS`` at the
-    scale's width), its hidden layers switched between dense back propagation and unified
-    meProp at each k of the table, one step of each per round on the same mini-batch: a
-    change in the machine's load reaches every row alike. Each timed step follows an untimed
-    one of the same method, as in training: right after a dense step, whose products leave
-    BLAS threads spinning, the next step's backward took 2-3x as long (a pause before each
-    step instead made every time longer and more erratic: the threads' wake-up). Each step is a whole training step
+    scale's width), its hidden layers switched between dense back propagation, unified
+    meProp (the paper's) and per-example meProp (the engine's CPU method) at each k of the
+    table, one step of each per round on the same mini-batch: a change in the machine's load
+    reaches every method alike. Each timed step follows an untimed one of the same method, as
+    in training: right after a dense step, whose products leave BLAS threads spinning, the
+    next step's backward took 2-3x as long (a pause before each step instead made every time
+    longer and more erratic: the threads' wake-up). Each step is a whole training step
     (forward, backward, Adam), so the model trains on, mixing the methods; only the backward
-    is kept. The rows of the table's document: medians per step of the overall backward and of
-    its linear layers' part, and the overall backward of an epoch of the scale's data at that
-    median (``epoch_backward_s``)."""
+    is kept. The rows of the table's document: per method, medians per step of the overall
+    backward and of its linear layers' part, and the overall backward of an epoch of the
+    scale's data at that median (``epoch_backward_s``)."""
     cfg = spec["scales"][scale]
     settings = TrainSettings(task="mnist", method="dense", seed=seed, hidden=cfg["hidden"], data_dir=data_dir,
                              limit_train=cfg.get("limit_train"), out=os.devnull, progress=False,
@@ -145,38 +146,53 @@ def _time_steps(spec, scale, data_dir, seed, log):
     batches = len(order) // settings.batch_size
     if batches < 1:
         raise ValueError(f"table8 needs at least one mini-batch of {settings.batch_size} training examples")
-    ks = [k for k, _ in spec["rows"]]
-    samples = {k: ([], []) for k in ks}
+    methods = [(None, "dense")] + [(k, mode) for k, _ in spec["rows"] if k for mode in STEP_MODES]
+    samples = {method: ([], []) for method in methods}
     rounds = cfg["warmup"] + cfg["steps"]
     log(f"MLP 784-{cfg['hidden']}x{settings.layers}-10, mini-batch {settings.batch_size}: {rounds} rounds of "
-        f"{len(ks)} methods in turns, two training steps each, the second timed (from round {cfg['warmup'] + 1})")
+        f"{len(methods)} methods in turns, two training steps each, the second timed (from round {cfg['warmup'] + 1})")
     for step in range(rounds):
         start = (step % batches) * settings.batch_size
         batch = task.batch(order[start:start + settings.batch_size])
-        for k in ks:
+        for k, mode in methods:
             for layer in model.hidden_layers:
-                layer.k, layer.mode = k, "unified"
+                layer.k, layer.mode = k, mode if k else "per_example"
             for _ in range(2):
                 times = dict.fromkeys(("build", "forward", "backward", "linear_backward", "update"), 0.0)
                 trainer.train_step(batch, times)
             if step >= cfg["warmup"]:
-                samples[k][0].append(times["backward"])
-                samples[k][1].append(times["linear_backward"])
-    steps_per_epoch = trainer.steps_per_epoch
-    medians = {k: (float(np.median(overall)), float(np.median(linear))) for k, (overall, linear) in samples.items()}
-    dense_overall, dense_linear = medians[None]
+                samples[k, mode][0].append(times["backward"])
+                samples[k, mode][1].append(times["linear_backward"])
+
+    def measured(method):
+        overall, linear = (float(np.median(values)) for values in samples[method])
+        return {"backward_s": overall, "linear_backward_s": linear,
+                "epoch_backward_s": overall * trainer.steps_per_epoch}
+
+    dense = measured((None, "dense"))
     rows = []
     for k, published in spec["rows"]:
-        overall, linear = medians[k]
-        ours = {"backward_s": overall, "linear_backward_s": linear, "epoch_backward_s": overall * steps_per_epoch,
-                "steps_per_epoch": steps_per_epoch, "steps": len(samples[k][0]),
-                "speedup": dense_overall / overall if k else None, "linear_speedup": dense_linear / linear if k else None}
-        what = "dense" if k is None else f"unified k = {k}"
-        log(f"  {what}: backward {1e3 * overall:.2f} ms a step (linear layers {1e3 * linear:.2f} ms)"
-            + (f", {ours['speedup']:.1f}x ({ours['linear_speedup']:.1f}x)" if k else ""))
+        ours = {"steps_per_epoch": trainer.steps_per_epoch, "steps": cfg["steps"]}
+        if k is None:
+            ours.update(dense, speedup=None, linear_speedup=None)
+        for mode in STEP_MODES if k else ():
+            m = measured((k, mode))
+            prefix = "" if mode == "unified" else "per_example_"
+            ours.update({prefix + key: value for key, value in m.items()})
+            ours[prefix + "speedup"] = dense["backward_s"] / m["backward_s"]
+            ours[prefix + "linear_speedup"] = dense["linear_backward_s"] / m["linear_backward_s"]
+        what = f"k = {k}: unified" if k else "dense"
+        log(f"  {what}: backward {1e3 * ours['backward_s']:.2f} ms a step (linear layers "
+            f"{1e3 * ours['linear_backward_s']:.2f} ms)" + (
+                f", {ours['speedup']:.1f}x ({ours['linear_speedup']:.1f}x); per-example "
+                f"{1e3 * ours['per_example_backward_s']:.2f} ms, {ours['per_example_speedup']:.1f}x" if k else ""))
         rows.append({"k": k, "hidden": settings.hidden, "layers": settings.layers, "batch_size": settings.batch_size,
                      "dropout": settings.dropout, "published": dict(published), "ours": ours})
     return rows
+
+
+STEP_MODES = ("unified", "per_example")
+"""The meProp methods Table 8 times at each k: the paper's, and the engine's on a CPU."""
 
 
 def _claim(out, scale, seed, protocol):
