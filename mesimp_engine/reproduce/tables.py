@@ -28,7 +28,8 @@ and the scales it runs them at (SPEC section 6; all of the meProp paper's tables
   256 x 2,048 -> 2,048).
 - ``table8``: the overall backward (every op of the graph's reverse pass, not only the
   linear layers) of an MNIST MLP with hidden layers of 8,192, dense against unified meProp,
-  for k = 8 ... 512 (the paper: on a GPU, in PyTorch). No training to the end: training
+  for k = 8 ... 512 (the paper: on a GPU, in PyTorch), and per-example meProp (the
+  engine's CPU method) beside it. No training to the end: training
   steps of one model on MNIST, the methods taking turns step by step (``TABLE8_SCALES``).
   The paper states neither the depth, the mini-batch nor the dropout of this model; the rows
   use what its unified experiment in PyTorch (Table 6, the authors' ``main_unified``) trains:
