@@ -127,52 +127,27 @@ def _time_steps(spec, scale, data_dir, seed, log):
     """Time the backward of training steps of one MNIST MLP (``TABLE8_SETTINGS`` at the
     scale's width), its hidden layers switched between dense back propagation, unified
     meProp (the paper's) and per-example meProp (the engine's CPU method) at each k of the
-    table, one step of each per round on the same mini-batch: a change in the machine's load
-    reaches every method alike. Each timed step follows an untimed one of the same method, as
-    in training: right after a dense step, whose products leave BLAS threads spinning, the
-    next step's backward took 2-3x as long (a pause before each step instead made every time
-    longer and more erratic: the threads' wake-up). Each step is a whole training step
-    (forward, backward, Adam), so the model trains on, mixing the methods; only the backward
-    is kept. The rows of the table's document: per method, medians per step of the overall
-    backward and of its linear layers' part, and the overall backward of an epoch of the
-    scale's data at that median (``epoch_backward_s``)."""
+    table (``_step_times``). The rows of the table's document: per method, medians per step
+    of the overall backward and of its linear layers' part, and the overall backward of an
+    epoch of the scale's data at that median (``epoch_backward_s``)."""
     cfg = spec["scales"][scale]
     settings = TrainSettings(task="mnist", method="dense", seed=seed, hidden=cfg["hidden"], data_dir=data_dir,
                              limit_train=cfg.get("limit_train"), out=os.devnull, progress=False,
                              **TABLE8_SETTINGS).resolve()
-    task, model, optimizer, rngs = build_run(settings)
-    trainer = Trainer(task, model, optimizer, settings, rngs, log=log)
-    order = trainer.epoch_order(1)
-    batches = len(order) // settings.batch_size
-    if batches < 1:
-        raise ValueError(f"table8 needs at least one mini-batch of {settings.batch_size} training examples")
     methods = [(None, "dense")] + [(k, mode) for k, _ in spec["rows"] if k for mode in STEP_MODES]
-    samples = {method: ([], []) for method in methods}
-    rounds = cfg["warmup"] + cfg["steps"]
-    log(f"MLP 784-{cfg['hidden']}x{settings.layers}-10, mini-batch {settings.batch_size}: {rounds} rounds of "
-        f"{len(methods)} methods in turns, two training steps each, the second timed (from round {cfg['warmup'] + 1})")
-    for step in range(rounds):
-        start = (step % batches) * settings.batch_size
-        batch = task.batch(order[start:start + settings.batch_size])
-        for k, mode in methods:
-            for layer in model.hidden_layers:
-                layer.k, layer.mode = k, mode if k else "per_example"
-            for _ in range(2):
-                times = dict.fromkeys(("build", "forward", "backward", "linear_backward", "update"), 0.0)
-                trainer.train_step(batch, times)
-            if step >= cfg["warmup"]:
-                samples[k, mode][0].append(times["backward"])
-                samples[k, mode][1].append(times["linear_backward"])
+    log(f"MLP 784-{cfg['hidden']}x{settings.layers}-10, mini-batch {settings.batch_size}: "
+        f"{cfg['warmup'] + cfg['steps']} rounds of {len(methods)} methods in turns, two training steps each, "
+        f"the second timed (from round {cfg['warmup'] + 1})")
+    samples, steps_per_epoch = _step_times(settings, methods, cfg["warmup"], cfg["steps"])
 
     def measured(method):
         overall, linear = (float(np.median(values)) for values in samples[method])
-        return {"backward_s": overall, "linear_backward_s": linear,
-                "epoch_backward_s": overall * trainer.steps_per_epoch}
+        return {"backward_s": overall, "linear_backward_s": linear, "epoch_backward_s": overall * steps_per_epoch}
 
     dense = measured((None, "dense"))
     rows = []
     for k, published in spec["rows"]:
-        ours = {"steps_per_epoch": trainer.steps_per_epoch, "steps": cfg["steps"]}
+        ours = {"steps_per_epoch": steps_per_epoch, "steps": cfg["steps"]}
         if k is None:
             ours.update(dense, speedup=None, linear_speedup=None)
         for mode in STEP_MODES if k else ():
@@ -189,6 +164,41 @@ def _time_steps(spec, scale, data_dir, seed, log):
         rows.append({"k": k, "hidden": settings.hidden, "layers": settings.layers, "batch_size": settings.batch_size,
                      "dropout": settings.dropout, "published": dict(published), "ours": ours})
     return rows
+
+
+def _step_times(settings, methods, warmup, steps):
+    """Train one model of ``settings`` with its hidden layers' back propagation switched
+    among ``methods`` ((k, mode); k None: dense), one method after another on the same
+    mini-batch in each round, so that a change in the machine's load reaches every method
+    alike. Each method takes two training steps a round and the second is timed, as a step
+    follows one of its own in training: right after a dense step, whose products leave BLAS
+    threads spinning, the next step's backward took 2-3x as long (a pause before each step
+    instead made every time longer and more erratic: the threads' wake-up). Each step is a
+    whole training step (forward, backward, Adam), so the model trains on, mixing the
+    methods. Returns ({method: (overall backward seconds, linear layers' seconds), one per
+    timed round}, steps in an epoch of the settings' data)."""
+    task, model, optimizer, rngs = build_run(settings)
+    trainer = Trainer(task, model, optimizer, settings, rngs)
+    order = trainer.epoch_order(1)
+    batches = len(order) // settings.batch_size
+    if batches < 1:
+        raise ValueError(f"table8 needs at least one mini-batch of {settings.batch_size} training examples")
+    samples = {method: ([], []) for method in methods}
+    for round_ in range(warmup + steps):
+        start = (round_ % batches) * settings.batch_size
+        batch = task.batch(order[start:start + settings.batch_size])
+        for k, mode in methods:
+            for layer in model.hidden_layers:
+                layer.k = k
+                if k:
+                    layer.mode = mode
+            for _ in range(2):
+                times = dict.fromkeys(("build", "forward", "backward", "linear_backward", "update"), 0.0)
+                trainer.train_step(batch, times)
+            if round_ >= warmup:
+                samples[k, mode][0].append(times["backward"])
+                samples[k, mode][1].append(times["linear_backward"])
+    return samples, trainer.steps_per_epoch
 
 
 STEP_MODES = ("unified", "per_example")
