@@ -9,8 +9,9 @@
 3. A whole training epoch of that MLP (mini-batch 10, Adam, dense update), ours with meProp
    (top-20 of 500 per example, the papers' MNIST setting) beside ours dense and PyTorch
    dense, timed in turns (ours meProp, ours dense, PyTorch, then again): the MNIST training
-   set when it is prepared (``--data-dir``; else random data of the same size, noted), in
-   the same shuffled order for all three. ``--quick`` times 2,000 examples instead.
+   set (``--data-dir``, prepared on first use as ``train`` prepares it; only when the MNIST
+   files cannot be found, random data of the same size, noted), in the same shuffled order
+   for all three. ``--quick`` times 2,000 examples instead.
 4. A layer's forward product x @ W^T on a small mini-batch (10 and 32 rows, 784 -> 500,
    float32): the engine's (``kernels.blas.matmul``, which sends it to
    ``kernels.small_products``) beside NumPy's (OpenBLAS), both on one thread, in turns.
@@ -101,7 +102,8 @@ def _torch_step(x, y):
 
 
 def add_arguments(parser):
-    parser.add_argument("--data-dir", default="data", help="prepared data folder (MNIST for the epoch case)")
+    parser.add_argument("--data-dir", default="data",
+                        help="prepared data folder (MNIST for the epoch case; prepared on first use)")
     parser.add_argument("--epoch-repeats", type=int, default=2, help="timed epochs per implementation (default 2)")
 
 
@@ -110,7 +112,7 @@ def _epoch_data(data_dir, quick):
     from mesimp_engine.data.prepared import load_mnist
 
     try:
-        x, y = load_mnist(data_dir, prepare=False)["train"]
+        x, y = load_mnist(data_dir)["train"]  # prepared on first use, as `train` does
         note = None
     except (DataError, OSError) as e:
         rng = np.random.default_rng(0)

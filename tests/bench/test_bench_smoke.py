@@ -9,10 +9,11 @@ import pytest
 
 
 @pytest.mark.parametrize("bench", ["backprop", "topk", "overhead"])
-def test_bench_quick_writes_document(bench, tmp_path):
+def test_bench_quick_writes_document(bench, tmp_path, prepared_data):
     out = tmp_path / f"{bench}.json"
+    data = ["--data-dir", str(prepared_data)] if bench == "overhead" else []
     proc = subprocess.run([sys.executable, "-m", "mesimp_engine", "bench", bench, "--quick", "--repeats", "1",
-                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+                           "--json", str(out), *data], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     assert doc["bench"] == bench and doc["environment"]["cpu_count"] >= 1
@@ -27,6 +28,7 @@ def test_bench_quick_writes_document(bench, tmp_path):
             assert any(r["impl"].startswith("floor") for r in rows if r["case"] == case)
         assert "dense/floor" in proc.stdout
     if bench == "overhead":  # the papers' "backprop time" in a training step, both precisions
+        assert "random data" not in proc.stdout  # the epoch case trains on MNIST itself
         for dtype in ("float32", "float64"):
             case = f"MLP linear backward in a training step b=10 {dtype}"
             assert {r["impl"] for r in rows if r["case"] == case} == {"dense", "meProp k=20"}
