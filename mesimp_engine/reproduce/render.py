@@ -85,14 +85,14 @@ def _bench_markdown(document, title, note):
 
 def _steps_markdown(document, title, note):
     rows = document["rows"]
-    first = rows[0] if rows else {"hidden": 0, "layers": 0, "batch_size": 0, "dropout": 0, "ours": {}}
+    first = rows[0]  # the dense row: every row shares its model and step counts
     o0 = first["ours"]
     lines = [title, "",
              f"Scale `{document['scale']}`, seed {document['seed']}: MLP 784-{first['hidden']:,}x{first['layers']}-10 "
              f"(the paper's h = 8,192), mini-batch {first['batch_size']}, dropout {first['dropout']:g}, Adam, on MNIST. "
              "The paper's times are on a GPU; ours on this CPU: the whole backward (every op of the reverse pass) of "
-             f"a training step, the median of {o0.get('steps', 0)} steps, the methods taking turns step by step, and "
-             f"unified meProp's backward of an epoch at that median ({o0.get('steps_per_epoch', 0):,} steps). "
+             f"a training step, the median of {o0['steps']} steps, the methods taking turns step by step, and "
+             f"unified meProp's backward of an epoch at that median ({o0['steps_per_epoch']:,} steps). "
              "Speed-ups are over the dense row of the same run; \"linear layers\" is unified meProp's linear layers' "
              "part of the backward; per-example meProp (the engine's CPU method) is timed in the same turns. The "
              "paper's intermediate rows are not given here (-).", "",

@@ -40,13 +40,18 @@ class ReportError(ValueError):
 
 def expand_runs(paths):
     """The run paths ``paths`` name: a ``mesimp-engine reproduce`` folder (it holds a
-    reproduce.json) stands for every run folder in it, in name order; other paths stand
-    for themselves."""
+    reproduce.json) stands for every finished run folder in it, in name order (one with none
+    is an error: it would add nothing to the report); other paths stand for themselves."""
     runs = []
     for path in paths:
         if os.path.isfile(os.path.join(path, "reproduce.json")):
-            runs += sorted(os.path.join(path, name) for name in os.listdir(path)
+            found = sorted(os.path.join(path, name) for name in os.listdir(path)
                            if os.path.isfile(os.path.join(path, name, "results.json")))
+            if not found:
+                tables = sorted(name for name in os.listdir(path) if name.endswith(".md"))
+                raise ReportError(f"{path}: a reproduce folder with no finished run in it (tables 7 and 8 keep "
+                                  f"none; the numbers are in its tables: {', '.join(tables) or 'none yet'})")
+            runs += found
         else:
             runs.append(path)
     return runs

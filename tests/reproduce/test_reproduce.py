@@ -199,6 +199,11 @@ def test_table8_times_training_steps_of_one_mlp_dense_and_unified_at_every_k(dat
     # k = 8 of 512 back-propagates 1/64 of the hidden layers' gradient
     assert document["rows"][1]["ours"]["linear_speedup"] > 2
     assert document["rows"][1]["ours"]["per_example_linear_speedup"] > 1.5
+    # it keeps no run: report says so and where the numbers are, instead of an empty table
+    proc = subprocess.run([sys.executable, "-m", "mesimp_engine", "report", str(tmp_path)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{tmp_path}: a reproduce folder with no finished run in it" in proc.stderr and "table8.md" in proc.stderr
 
 
 def test_the_authors_protocol_changes_the_mnist_rows_only(data_dir, tmp_path):
