@@ -92,7 +92,7 @@ def _steps_markdown(document, title, note):
              f"(the paper's h = 8,192), mini-batch {first['batch_size']}, dropout {first['dropout']:g}, Adam, on MNIST. "
              "The paper's times are on a GPU; ours on this CPU: the whole backward (every op of the reverse pass) of "
              f"a training step, the median of {o0['steps']} steps, the methods taking turns step by step, and "
-             f"the backward of an epoch at that median (dense's and unified's) ({o0['steps_per_epoch']:,} steps). "
+             f"the backward of an epoch of {o0['steps_per_epoch']:,} steps at that median (dense and unified). "
              "Speed-ups are over the dense row of the same run; \"linear layers\" is unified meProp's linear layers' "
              "part of the backward; per-example meProp (the engine's CPU method) is timed in the same turns. The "
              "paper's intermediate rows are not given here (-).", "",
