@@ -24,7 +24,7 @@ from mesimp_engine.bench.harness import environment
 from mesimp_engine.reproduce.render import markdown, plot_sweep
 from mesimp_engine.reproduce.tables import PROTOCOLS, TABLE8_SETTINGS, TABLES, protocol_settings
 from mesimp_engine.train.build import build_run, make_extension
-from mesimp_engine.train.loop import Trainer
+from mesimp_engine.train.loop import PHASES, Trainer
 from mesimp_engine.train.report import mean_times
 from mesimp_engine.train.settings import TrainSettings
 
@@ -150,17 +150,13 @@ def _time_steps(spec, scale, data_dir, seed, log):
         ours = {"steps_per_epoch": steps_per_epoch, "steps": cfg["steps"]}
         if k is None:
             ours.update(dense, speedup=None, linear_speedup=None)
-        for mode in STEP_MODES if k else ():
-            m = measured((k, mode))
-            prefix = "" if mode == "unified" else "per_example_"
-            ours.update({prefix + key: value for key, value in m.items()})
-            ours[prefix + "speedup"] = dense["backward_s"] / m["backward_s"]
-            ours[prefix + "linear_speedup"] = dense["linear_backward_s"] / m["linear_backward_s"]
-        what = f"k = {k}: unified" if k else "dense"
-        log(f"  {what}: backward {1e3 * ours['backward_s']:.2f} ms a step (linear layers "
-            f"{1e3 * ours['linear_backward_s']:.2f} ms)" + (
-                f", {ours['speedup']:.1f}x ({ours['linear_speedup']:.1f}x); per-example "
-                f"{1e3 * ours['per_example_backward_s']:.2f} ms, {ours['per_example_speedup']:.1f}x" if k else ""))
+        else:
+            for mode in STEP_MODES:
+                m = measured((k, mode))
+                prefix = "" if mode == "unified" else "per_example_"
+                ours.update({prefix + key: value for key, value in m.items()})
+                ours[prefix + "speedup"] = dense["backward_s"] / m["backward_s"]
+                ours[prefix + "linear_speedup"] = dense["linear_backward_s"] / m["linear_backward_s"]
         rows.append({"k": k, "hidden": settings.hidden, "layers": settings.layers, "batch_size": settings.batch_size,
                      "dropout": settings.dropout, "published": dict(published), "ours": ours})
     return rows
@@ -193,7 +189,7 @@ def _step_times(settings, methods, warmup, steps):
                 if k:
                     layer.mode = mode
             for _ in range(2):
-                times = dict.fromkeys(("build", "forward", "backward", "linear_backward", "update"), 0.0)
+                times = dict.fromkeys(PHASES, 0.0)
                 trainer.train_step(batch, times)
             if round_ >= warmup:
                 samples[k, mode][0].append(times["backward"])
