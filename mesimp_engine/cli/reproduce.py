@@ -22,7 +22,12 @@ def add_parser(subparsers):
                         help="authors: the MNIST rows train as the authors' C# program does (their initialisation, "
                              "gradient clipping at 5, 11 dev evaluations an epoch, their Adam eps); "
                              "defaults: the engine's defaults")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs trained at a time, each in a process of its own with the cores shared out "
+                             "(default 1; its lines also go to train.log in the run's folder); tables 7 and 8 "
+                             "time in one process")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bars (there are none with --jobs above 1)")
     parser.set_defaults(func=run)
 
 
@@ -31,14 +36,15 @@ def run(args):
 
     from mesimp_engine.cli import UserError
     from mesimp_engine.data.errors import DataError
+    from mesimp_engine.reproduce.jobs import RunFailed
     from mesimp_engine.reproduce.render import markdown
     from mesimp_engine.reproduce.run import reproduce
 
     out = args.out or os.path.join("runs", "reproduce", args.scale + ("-authors" if args.protocol == "authors" else ""))
     try:
         document = reproduce(args.table, args.scale, out, args.data_dir, args.seed, progress=args.progress,
-                             protocol=args.protocol)
-    except (ValueError, DataError) as error:
+                             protocol=args.protocol, jobs=args.jobs)
+    except (ValueError, DataError, RunFailed) as error:
         raise UserError(str(error)) from None
     print(markdown(document))
     print(f"wrote {os.path.join(out, args.table)}.md and .json")

@@ -12,6 +12,9 @@ def markdown(document):
     if document.get("protocol") == "authors":
         note += (" MNIST rows with the authors' protocol (`--protocol authors`: their initialisation, clipping at 5, "
                  "11 dev evaluations an epoch, their Adam eps).")
+    if document.get("jobs"):
+        note += (f" The runs this call trained ran {document['jobs']['jobs']} at a time, "
+                 f"{document['jobs']['threads']} thread(s) each (`--jobs`): their times are under that load.")
     if any(r.get("task") in ("pos", "parse") for r in document["rows"]):
         note += " POS and parsing: UD English EWT (the paper: Penn Treebank)."
     render = {"pairs": _pairs_markdown, "timing": _timing_markdown, "scores": _scores_markdown,

@@ -21,6 +21,7 @@ import numpy as np
 
 from mesimp_engine.atomic_file import atomic_write, write_json
 from mesimp_engine.bench.harness import environment
+from mesimp_engine.reproduce.jobs import threads_per_job, train_runs
 from mesimp_engine.reproduce.render import markdown, plot_sweep
 from mesimp_engine.reproduce.tables import PROTOCOLS, TABLE8_SETTINGS, TABLES, protocol_settings
 from mesimp_engine.train.build import build_run, make_extension
@@ -52,24 +53,30 @@ def train_row(settings, log):
 
 
 def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=1, log=print, progress=False,
-              protocol="defaults"):
+              protocol="defaults", jobs=1):
     """Run every row of ``table`` at ``scale``; write ``TABLE.md`` and ``TABLE.json`` under
-    ``out`` and return the JSON document. ``progress``: a progress bar per epoch;
-    ``protocol``: "defaults" or "authors" (``PROTOCOLS``)."""
+    ``out`` and return the JSON document. ``progress``: a progress bar per epoch (one run
+    at a time only); ``protocol``: "defaults" or "authors" (``PROTOCOLS``); ``jobs``: runs
+    trained at a time, each in a process of its own (``reproduce.jobs``; the timing tables,
+    7 and 8, measure in this process whatever ``jobs`` says)."""
     spec = TABLES[table]
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
     _claim(out, scale, seed, protocol)
     if spec["kind"] == "bench":
         rows = _measure_rows(spec, scale, seed, log)
     elif spec["kind"] == "steps":
         rows = _time_steps(spec, scale, data_dir, seed, log)
     else:
-        rows = _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol)
+        rows = _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol, jobs)
     if spec["kind"] in ("pairs", "timing"):
         _add_speedups(rows)
     document = {"table": table, "kind": spec["kind"], "title": spec["title"], "scale": scale, "seed": seed,
                 "protocol": protocol, "rows": rows, "environment": environment()}
+    if jobs > 1 and spec["kind"] not in ("bench", "steps"):
+        document["jobs"] = {"jobs": jobs, "threads": threads_per_job(jobs)}
     write_json(document, os.path.join(out, f"{table}.json"))  # out exists: _claim made it
     text = markdown(document)
     atomic_write(os.path.join(out, f"{table}.md"), lambda f: f.write(text.encode()))
@@ -80,23 +87,35 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
     return document
 
 
-def _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol):
-    """Train (or read) every row's run; the rows of the table's document."""
+def _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol, jobs=1):
+    """Train (or read) every row's run, ``jobs`` at a time (``reproduce.jobs``); the rows of
+    the table's document."""
+    runs = []
+    for row in spec["rows"]:
+        settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress and jobs == 1, protocol)
+        runs.append((f"{row.group} {row.model(settings.hidden)}", settings))
+    docs = _train_serially(runs, log) if jobs == 1 else train_runs(train_row, runs, jobs, log)
     rows = []
-    for i, row in enumerate(spec["rows"], 1):
-        settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress, protocol)
-        model = row.model(settings.hidden)
-        log(f"[{i}/{len(spec['rows'])}] {row.group} {model}: {settings.epochs} epoch(s) -> {settings.out}")
-        start = time.perf_counter()
-        doc = train_row(settings, lambda line: log(f"      {line}"))
+    for row, (_, settings), doc in zip(spec["rows"], runs, docs):
         ours = {"best_epoch": doc["best_epoch"], "dev": doc["dev"], "test": doc["test"],
                 "hidden_sizes": doc["hidden_sizes"], **epoch_times(doc["epochs"]), "run": settings.out}
-        log(f"      dev {ours['dev']:.2f}  test {ours['test']:.2f}  ({time.perf_counter() - start:.0f} s)")
-        rows.append({"group": row.group, "model": model, "task": row.task, "optimizer": row.optimizer,
-                     "method": row.method, "k": row.k, "hidden": settings.hidden, "layers": settings.layers,
-                     "dropout": settings.dropout, "batch_size": settings.batch_size, "series": row.series,
-                     "percent": row.percent, "published": dict(row.published), "ours": ours})
+        rows.append({"group": row.group, "model": row.model(settings.hidden), "task": row.task,
+                     "optimizer": row.optimizer, "method": row.method, "k": row.k, "hidden": settings.hidden,
+                     "layers": settings.layers, "dropout": settings.dropout, "batch_size": settings.batch_size,
+                     "series": row.series, "percent": row.percent, "published": dict(row.published), "ours": ours})
     return rows
+
+
+def _train_serially(runs, log):
+    """Train (or read) the runs one after another in this process, with its threads."""
+    docs = []
+    for i, (label, settings) in enumerate(runs, 1):
+        log(f"[{i}/{len(runs)}] {label}: {settings.epochs} epoch(s) -> {settings.out}")
+        start = time.perf_counter()
+        doc = train_row(settings, lambda line: log(f"      {line}"))
+        log(f"      dev {doc['dev']:.2f}  test {doc['test']:.2f}  ({time.perf_counter() - start:.0f} s)")
+        docs.append(doc)
+    return docs
 
 
 def _measure_rows(spec, scale, seed, log):

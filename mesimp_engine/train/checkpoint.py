@@ -4,6 +4,7 @@ an interruption at any point leaves the previous checkpoint intact."""
 
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def save_checkpoint(path, model, rngs, progress, extra_arrays=None):
 def load_checkpoint(path, model, rngs):
     """Restore what ``save_checkpoint`` wrote into ``model`` (values and optimizer state; the
     parameter handles stay the same objects) and ``rngs``; return (progress, extra_arrays)."""
-    with np.load(path, allow_pickle=False) as data:
+    with _open(path, "remove it to train the run from the start") as data:
         meta = json.loads(str(data["meta"]))
         for name, p in model.named_parameters():
             p.replace(data[f"value/{name}"].copy())
@@ -59,7 +60,7 @@ def load_model_values(run_dir, model):
     path = os.path.join(run_dir, "checkpoint.npz") if os.path.isdir(run_dir) else run_dir
     if not os.path.isfile(path):
         raise ValueError(f"{run_dir}: no checkpoint.npz (give a finished run's --out folder)")
-    with np.load(path, allow_pickle=False) as data:
+    with _open(path, "give a finished run's --out folder") as data:
         for name, p in model.named_parameters():
             key = f"value/{name}"
             if key not in data.files:
@@ -67,3 +68,18 @@ def load_model_values(run_dir, model):
             if data[key].shape != p.shape:
                 raise ValueError(f"{path}: {name} is {data[key].shape}, this model's is {p.shape} (same --widths?)")
             p.value[...] = data[key]
+
+
+def _open(path, hint):
+    """The checkpoint at ``path`` opened (an ``NpzFile``), or ValueError naming the file when
+    it is not one this engine wrote (a file cut short, another file under the name), with
+    ``hint`` on what to do."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error}): {hint}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile) or "meta" not in data.files:
+        if isinstance(data, np.lib.npyio.NpzFile):
+            data.close()
+        raise ValueError(f"{path} is not a checkpoint of this engine (no training state in it): {hint}")
+    return data

@@ -217,3 +217,52 @@ def test_the_authors_protocol_changes_the_mnist_rows_only(data_dir, tmp_path):
         assert {key: settings[key] for key in want} == want, row.name
     assert json.loads((tmp_path / "table3.json").read_text())["protocol"] == "authors"
     assert "MNIST rows with the authors' protocol" in (tmp_path / "table3.md").read_text()
+
+
+def _runs(out):
+    return {p.name: json.loads((p / "results.json").read_text()) for p in out.iterdir() if (p / "results.json").is_file()}
+
+
+def test_jobs_train_the_runs_at_once_with_the_same_numbers_as_one_at_a_time(smoke, data_dir, tmp_path):
+    out, _ = smoke
+    proc = _reproduce(data_dir, tmp_path, "--scale", "smoke", "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    serial, parallel = _runs(out), _runs(tmp_path)
+    assert len(parallel) == 12
+    for name, run in parallel.items():
+        assert (run["dev"], run["test"], run["best_epoch"]) == (serial[name]["dev"], serial[name]["test"],
+                                                               serial[name]["best_epoch"]), name
+        assert [e["train_loss"] for e in run["epochs"]] == [e["train_loss"] for e in serial[name]["epochs"]], name
+        assert run["environment"]["numba_threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
+        log = (tmp_path / name / "train.log").read_text().splitlines()
+        assert log[0].startswith("process ") and log[1].startswith("epoch   1  loss")
+        assert f"{log[1]}" in proc.stdout  # forwarded as the worker wrote it
+    document = json.loads((tmp_path / "table1.json").read_text())
+    assert document["jobs"] == {"jobs": 2, "threads": max(1, len(os.sched_getaffinity(0)) // 2)}
+    assert "ran 2 at a time" in (tmp_path / "table1.md").read_text()
+    for i, row in enumerate(document["rows"], 1):
+        assert f"[{i}/12] {row['group']} {row['model']}: dev {row['ours']['dev']:.2f}  test {row['ours']['test']:.2f}" \
+            in proc.stdout
+
+
+def test_a_run_that_fails_in_a_worker_stops_the_table_and_is_named(data_dir, tmp_path):
+    row = TABLES["table1"]["rows"][0]
+    folder = _folder(tmp_path, row)
+    folder.mkdir(parents=True)
+    (folder / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    proc = _reproduce(data_dir, tmp_path, "--scale", "smoke", "--jobs", "2")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"run {folder} ({row.group} {row.model(32)}) failed:" in proc.stderr
+    assert f"its lines: {folder / 'train.log'}" in proc.stderr
+    assert not (tmp_path / "table1.md").exists()
+    started = [p for p in tmp_path.iterdir() if (p / "train.log").is_file()]
+    assert len(started) < 12  # the runs not started by then were cancelled
+    (folder / "checkpoint.npz").unlink()  # the cause removed, the same call goes on
+    proc = _reproduce(data_dir, tmp_path, "--scale", "smoke", "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert len(_runs(tmp_path)) == 12
+
+
+def test_jobs_below_one_is_refused(data_dir, tmp_path):
+    proc = _reproduce(data_dir, tmp_path, "--scale", "smoke", "--jobs", "0")
+    assert proc.returncode == 2 and "--jobs must be at least 1, got 0" in proc.stderr

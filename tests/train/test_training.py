@@ -152,6 +152,21 @@ def test_resume_refuses_other_settings(prepared_data, tmp_path):
     assert proc.returncode == 2 and "settings differ (seed)" in proc.stderr
 
 
+@pytest.mark.parametrize("damage", ["cut short", "not a checkpoint", "no training state"])
+def test_resume_from_a_damaged_checkpoint_names_the_file(prepared_data, tmp_path, damage):
+    _train(prepared_data, tmp_path, "--epochs", "1", *SMALL)
+    path = tmp_path / "checkpoint.npz"
+    if damage == "cut short":
+        path.write_bytes(path.read_bytes()[:1000])
+    elif damage == "not a checkpoint":
+        path.write_text("notes about the run\n")
+    else:
+        np.savez(path, weights=np.zeros(3))
+    proc = _train(prepared_data, tmp_path, "--epochs", "2", *SMALL, "--resume", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{path} is not a" in proc.stderr and "remove it to train the run from the start" in proc.stderr
+
+
 def test_missing_data_is_one_line(tmp_path):
     """A copy of the package outside any checkout finds no data beside it: one line naming the script."""
     import shutil
