@@ -4,7 +4,8 @@ Each run trains in a worker process of its own (``spawn``: a fresh interpreter, 
 pool inherited through ``fork``) with the machine's cores shared out: with N jobs on C cores
 each worker gets max(1, C // N) threads, for Numba's kernels and for BLAS, through the
 environment it starts with (``NUMBA_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
-``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``). A run's lines (one per epoch) go to
+``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``). A run's lines (one per epoch, and a progress
+line a minute within an epoch: ``HEARTBEAT_S``) go to
 ``train.log`` in its folder; the caller's log gets them too, prefixed with the row's number,
 as the workers write them (a finished run is read by a worker too, in a few seconds).
 
@@ -29,6 +30,9 @@ LOG_NAME = "train.log"
 """The file in a run's folder that gets the run's lines when it trains in a worker."""
 
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+HEARTBEAT_S = 60.0
+"""Seconds between a worker's progress lines within an epoch (there is no progress bar)."""
 
 POLL_S = 2.0
 """Seconds between looks at the running workers' logs."""

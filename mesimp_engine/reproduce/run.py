@@ -13,6 +13,7 @@ printed, from its two times). Tables 7 and 8 keep no runs: their rows are timing
 kernels; of training steps), measured anew on every call.
 """
 
+import functools
 import json
 import os
 import time
@@ -21,7 +22,7 @@ import numpy as np
 
 from mesimp_engine.atomic_file import atomic_write, write_json
 from mesimp_engine.bench.harness import environment
-from mesimp_engine.reproduce.jobs import threads_per_job, train_runs
+from mesimp_engine.reproduce.jobs import HEARTBEAT_S, threads_per_job, train_runs
 from mesimp_engine.reproduce.render import markdown, plot_sweep
 from mesimp_engine.reproduce.tables import PROTOCOLS, TABLE8_SETTINGS, TABLES, protocol_settings
 from mesimp_engine.train.build import build_run, make_extension
@@ -41,12 +42,13 @@ def row_settings(row, scales, out, data_dir, seed=1, progress=False, protocol="d
                          progress=progress, **overrides).resolve()
 
 
-def train_row(settings, log):
+def train_row(settings, log, heartbeat_s=None):
     """Train (or finish, or just read) the run of one row; its results document. ``log``
-    gets the run's lines (one per epoch)."""
+    gets the run's lines (one per epoch, and a progress line every ``heartbeat_s`` seconds
+    when given)."""
     task, model, optimizer, rngs = build_run(settings)
     extension = make_extension(settings, task, model, optimizer, log=log)
-    trainer = Trainer(task, model, optimizer, settings, rngs, log=log, extension=extension)
+    trainer = Trainer(task, model, optimizer, settings, rngs, log=log, extension=extension, heartbeat_s=heartbeat_s)
     if trainer.resume() and trainer.epoch > settings.epochs:
         return trainer.results()
     return trainer.fit()
@@ -94,7 +96,10 @@ def _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol, jobs=
     for row in spec["rows"]:
         settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress and jobs == 1, protocol)
         runs.append((f"{row.group} {row.model(settings.hidden)}", settings))
-    docs = _train_serially(runs, log) if jobs == 1 else train_runs(train_row, runs, jobs, log)
+    if jobs == 1:
+        docs = _train_serially(runs, log)
+    else:
+        docs = train_runs(functools.partial(train_row, heartbeat_s=HEARTBEAT_S), runs, jobs, log)
     rows = []
     for row, (_, settings), doc in zip(spec["rows"], runs, docs):
         ours = {"best_epoch": doc["best_epoch"], "dev": doc["dev"], "test": doc["test"],

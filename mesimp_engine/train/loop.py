@@ -58,10 +58,14 @@ class Trainer:
     """Train ``model`` on ``task`` with ``optimizer``; ``rngs`` holds every generator the
     run draws from after initialisation (checkpointed with the model)."""
 
-    def __init__(self, task, model, optimizer, settings, rngs, log=print, extension=None):
+    def __init__(self, task, model, optimizer, settings, rngs, log=print, extension=None, heartbeat_s=None):
+        """``heartbeat_s``: when set, a line on ``log`` at most that often in an epoch with
+        its step, running loss, rate and the time to its end (the progress of a run trained
+        without a progress bar, as ``reproduce --jobs`` trains them)."""
         self.task, self.model, self.optimizer = task, model, optimizer
         self.extension = extension
         self.settings, self.rngs, self.log = settings, rngs, log
+        self.heartbeat_s = heartbeat_s
         self.history = []
         self.epoch, self.step_in_epoch = 1, 0
         self.partial = None
@@ -150,6 +154,7 @@ class Trainer:
         bar = _progress(n_steps, self.step_in_epoch, f"epoch {self.epoch}/{s.epochs}", s.progress)
         if self.extension and self.step_in_epoch == 0:
             self.extension.start_epoch(self.epoch)
+        beat = _Heartbeat(self, n_steps, acc) if self.heartbeat_s else None
         while self.step_in_epoch < n_steps:
             i = self.step_in_epoch
             indices = order[i * s.batch_size : (i + 1) * s.batch_size]
@@ -165,6 +170,8 @@ class Trainer:
             bar.update(1)
             if self.step_in_epoch % 50 == 0:
                 bar.set_postfix(loss=f"{acc['loss'] / self.step_in_epoch:.4f}", refresh=False)
+            if beat:
+                beat.tick()
             self.steps_this_run += 1
             mid_epoch = self.step_in_epoch < n_steps  # the epoch's end saves anyway
             if mid_epoch and self.step_in_epoch in eval_steps:
@@ -217,7 +224,11 @@ class Trainer:
     def evaluate(self, step, n_steps, bar):
         """Dev and test scores at a mid-epoch evaluation point (``--evals-per-epoch``)."""
         dev, test = (scores[self.task.metric] for scores in self._dev_and_test())
-        bar.write(f"  epoch {self.epoch} step {step}/{n_steps}: dev {dev:.2f} test {test:.2f}", file=sys.stderr)
+        line = f"  epoch {self.epoch} step {step}/{n_steps}: dev {dev:.2f} test {test:.2f}"
+        if self.settings.progress:
+            bar.write(line, file=sys.stderr)  # above the bar
+        else:
+            self.log(line)
         return {"step": step, "dev": dev, "test": test}
 
     def fit(self):
@@ -233,6 +244,27 @@ class Trainer:
         if self.extension:
             extra.update(self.extension.results())
         return results_document(self.settings, self.history, self.model, extra)
+
+
+class _Heartbeat:
+    """The trainer's progress lines within an epoch (``Trainer.heartbeat_s``)."""
+
+    def __init__(self, trainer, n_steps, acc):
+        self.trainer, self.n_steps, self.acc = trainer, n_steps, acc
+        self.first_step = trainer.step_in_epoch
+        self.start = self.last = time.perf_counter()
+
+    def tick(self):
+        now = time.perf_counter()
+        if now - self.last < self.trainer.heartbeat_s:
+            return
+        self.last = now
+        t = self.trainer
+        rate = (t.step_in_epoch - self.first_step) / (now - self.start)
+        left = (self.n_steps - t.step_in_epoch) / rate
+        t.log(f"  epoch {t.epoch}/{t.settings.epochs} step {t.step_in_epoch:,}/{self.n_steps:,}  "
+              f"loss {self.acc['loss'] / t.step_in_epoch:.4f}  {rate:.1f} steps/s, "
+              f"its steps end in {left / 60:.1f} min")
 
 
 def evaluation_steps(n_steps, per_epoch):

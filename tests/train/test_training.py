@@ -271,3 +271,21 @@ def test_cosine_schedule_anneals_to_zero_and_resumes_identically(prepared_data, 
     assert refused.returncode != 0 and "settings differ (epochs)" in refused.stderr
     _train(prepared_data, out, *flags, "--resume")
     assert _scores(json.loads((out / "results.json").read_text())) == _scores(full)
+
+
+def test_a_run_without_a_bar_logs_its_progress_and_evaluations_within_the_epoch(prepared_data, tmp_path):
+    """``reproduce --jobs`` trains without progress bars: a line every ``heartbeat_s``
+    seconds (here every step) and the mid-epoch evaluations go to the run's log."""
+    from mesimp_engine.reproduce.run import train_row
+    from mesimp_engine.train.settings import TrainSettings
+
+    settings = TrainSettings(task="mnist", method="meprop", k=20, epochs=1, hidden=32, limit_train=200,
+                             limit_eval=100, evals_per_epoch=2, data_dir=str(prepared_data), out=str(tmp_path),
+                             progress=False).resolve()
+    lines = []
+    doc = train_row(settings, lines.append, heartbeat_s=1e-9)
+    beats = [line for line in lines if "steps/s" in line]
+    assert [line.split()[3] for line in beats] == [f"{i}/20" for i in range(1, 21)]
+    assert f"loss {doc['epochs'][0]['train_loss']:.4f}" in beats[-1] and beats[-1].endswith("end in 0.0 min")
+    evaluation = doc["epochs"][0]["evaluations"][0]
+    assert f"  epoch 1 step 10/20: dev {evaluation['dev']:.2f} test {evaluation['test']:.2f}" in lines
