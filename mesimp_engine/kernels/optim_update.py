@@ -1,7 +1,8 @@
 """Fused optimizer updates: one pass over (w, g, state) instead of NumPy's many.
 
 On the papers' MNIST MLP (650k weights) NumPy's Adam makes about ten passes and
-temporaries; the fused kernel makes one, in parallel over chunks (``bench overhead``).
+temporaries; the fused kernel makes one (``bench overhead``), on all of Numba's threads or on
+one, whichever has been faster lately for the array's size (``kernels.timed_choice``).
 All arrays are 1-D views of the same length, updated in place.
 
 ``clip`` > 0 clips each gradient element to [-clip, clip] before anything else (weight
@@ -12,6 +13,24 @@ import functools
 
 import numpy as np
 from numba import njit, prange
+
+from mesimp_engine.kernels.timed_choice import TimedChoice
+
+_ADAM, _ADAGRAD = {}, {}
+"""Array size -> the ``TimedChoice`` between the parallel and the serial update."""
+
+MAX_SIZES = 256
+"""Sizes remembered per update; beyond it the oldest choice is dropped."""
+
+
+def _choice(choices, size, parallel, serial):
+    """The timed choice between ``parallel`` and ``serial`` for arrays of ``size``."""
+    choice = choices.get(size)
+    if choice is None:
+        if len(choices) >= MAX_SIZES:
+            del choices[next(iter(choices))]
+        choice = choices[size] = TimedChoice([parallel, serial])
+    return choice
 
 
 def flat_views(*arrays):
@@ -53,7 +72,41 @@ def adam_coefficients(dtype, lr, beta1, beta2, eps, weight_decay, t, clip=0.0):
                         scale, float(info.tiny))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy")
+def _adam_scalar(wi, gi, mi, vi, step, beta1, keep1, beta2, keep2, root2, eps, weight_decay, clip, scale, tiny):
+    """``adam_step`` for one weight: its new (w, m, v). A function of numbers, not of the
+    arrays and an index: the loops below vectorise with it (the serial loop with an
+    array-and-index helper inlined by Numba did not: 3.0 ms against 0.35 ms for 392,000
+    weights). NumPy's error model: a division by zero gives inf, as in the NumPy twin."""
+    zero = tiny - tiny
+    one = tiny / tiny
+    gi = _clipped(gi, clip) + weight_decay * wi
+    mi = beta1 * mi + keep1 * gi
+    vi = beta2 * vi + keep2 * gi * gi
+    if vi < tiny:
+        vi = zero
+    divisor = np.sqrt(vi) / root2 + eps
+    if abs(mi) * scale < max(divisor, one):
+        mi = zero
+    return wi - step * mi / divisor, mi, vi
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def adam_step_parallel(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_decay, clip, scale, tiny):
+    """``adam_step``'s update on all of Numba's threads."""
+    for i in prange(w.size):
+        w[i], m[i], v[i] = _adam_scalar(w[i], g[i], m[i], v[i], step, beta1, keep1, beta2, keep2, root2, eps,
+                                        weight_decay, clip, scale, tiny)
+
+
+@njit(cache=True, error_model="numpy")
+def adam_step_serial(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_decay, clip, scale, tiny):
+    """``adam_step``'s update on the calling thread."""
+    for i in range(w.size):
+        w[i], m[i], v[i] = _adam_scalar(w[i], g[i], m[i], v[i], step, beta1, keep1, beta2, keep2, root2, eps,
+                                        weight_decay, clip, scale, tiny)
+
+
 def adam_step(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_decay, clip, scale, tiny):
     """m = beta1 m + keep1 g; v = beta2 v + keep2 g^2; w -= step * m / (sqrt(v) / root2 + eps),
     after g is clipped and weight decay added (see ``optim.adam``; ``adam_coefficients``
@@ -81,21 +134,14 @@ def adam_step(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_d
     above 1, still made meProp's update 1.5 ms a step after 1,000 steps (0.3 ms before).
     A flushed first moment would move its weight by less than the smallest normal number,
     so storing 0 changes no weight. The second moment is flushed below tiny (it needs some
-    60,000 steps without gradient to get there)."""
-    zero = tiny - tiny
-    one = tiny / tiny
-    for i in prange(w.size):
-        gi = _clipped(g[i], clip) + weight_decay * w[i]
-        mi = beta1 * m[i] + keep1 * gi
-        vi = beta2 * v[i] + keep2 * gi * gi
-        if vi < tiny:
-            vi = zero
-        divisor = np.sqrt(vi) / root2 + eps
-        if abs(mi) * scale < max(divisor, one):
-            mi = zero
-        m[i] = mi
-        v[i] = vi
-        w[i] -= step * mi / divisor
+    60,000 steps without gradient to get there).
+
+    The update runs on all of Numba's threads or on the calling one, whichever has been
+    faster lately for arrays of w's size (``kernels.timed_choice``): a parallel region
+    waits for a free core, and on a machine busy with other work that took 45 ms of an
+    MNIST step whose update takes 1.2 ms on one thread."""
+    _choice(_ADAM, w.size, adam_step_parallel, adam_step_serial)(
+        w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_decay, clip, scale, tiny)
 
 
 def adam_step_numpy(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_decay, clip, scale, tiny):
@@ -115,15 +161,34 @@ def adam_step_numpy(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, we
     w -= step * m / divisor
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy")
+def _adagrad_scalar(wi, gi, si, lr, eps, weight_decay, clip):
+    """``adagrad_step`` for one weight: its new (w, s) (a function of numbers, as
+    ``_adam_scalar``)."""
+    gi = _clipped(gi, clip) + weight_decay * wi
+    si = si + gi * gi
+    return wi - lr * gi / (np.sqrt(si) + eps), si
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def adagrad_step_parallel(w, g, s, lr, eps, weight_decay, clip):
+    """``adagrad_step``'s update on all of Numba's threads."""
+    for i in prange(w.size):
+        w[i], s[i] = _adagrad_scalar(w[i], g[i], s[i], lr, eps, weight_decay, clip)
+
+
+@njit(cache=True, error_model="numpy")
+def adagrad_step_serial(w, g, s, lr, eps, weight_decay, clip):
+    """``adagrad_step``'s update on the calling thread."""
+    for i in range(w.size):
+        w[i], s[i] = _adagrad_scalar(w[i], g[i], s[i], lr, eps, weight_decay, clip)
+
+
 def adagrad_step(w, g, s, lr, eps, weight_decay, clip):
     """s += g^2; w -= lr * g / (sqrt(s) + eps), after g is clipped and g += weight_decay * w.
-    The scalars come in the weights' dtype (``cast_scalars``), as for ``adam_step``."""
-    for i in prange(w.size):
-        gi = _clipped(g[i], clip) + weight_decay * w[i]
-        si = s[i] + gi * gi
-        s[i] = si
-        w[i] -= lr * gi / (np.sqrt(si) + eps)
+    The scalars come in the weights' dtype (``cast_scalars``), as for ``adam_step``, which
+    also says how the threads are chosen."""
+    _choice(_ADAGRAD, w.size, adagrad_step_parallel, adagrad_step_serial)(w, g, s, lr, eps, weight_decay, clip)
 
 
 def adagrad_step_numpy(w, g, s, lr, eps, weight_decay, clip):

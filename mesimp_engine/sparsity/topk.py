@@ -32,23 +32,21 @@ with ``out=`` allocates no array (as the papers' engine reuses its heap). Dispat
   k = 160 of 500, where each of its many root replacements sifts with unpredictable
   branches), so it is kept as a kernel and a benchmark row, not dispatched to;
 - matrices: one thread below ``parallel_from`` entries in all (default ``PARALLEL_FROM``),
-  otherwise rows split over the threads.
+  otherwise rows split over the threads, or one thread, whichever is faster (below).
 
-For large inputs (``MEASURE_FROM`` entries) the choice between one thread and all of them,
-and for one long vector between ``topk_filter`` and the parallel ``topk_radix`` (sampled
-bound, parallel filter, radix select), is made by timing both on the first call of the
-shape, and kept up to date by timing the calls and trying the other kernel now and then
-(see ``TopKSelector`` and ``_Timed``): on a 2-core machine shared with other work, a
-parallel region can wait milliseconds for its second thread, and a choice made while the
-other core was busy must not stick.
+From ``parallel_from`` entries the choice between one thread and all of them, and for one
+long vector (``MEASURE_FROM`` entries) between ``topk_filter`` and the parallel
+``topk_radix`` (sampled bound, parallel filter, radix select), is made by timing both on the
+first call of the shape, and kept up to date by timing the calls and trying the other kernel
+now and then (``_Timed``, on ``kernels.timed_choice.TimedChoice``): on a 2-core machine
+shared with other work, a parallel region can wait milliseconds for its second thread, and
+a choice made while the other core was busy must not stick.
 
 A selector's buffers are shared by its calls. The kernels hold the GIL while they run, so
 calls from several Python threads take turns and never use the buffers at the same time.
 """
 
-import collections
 import operator
-import statistics
 import time
 
 import numba
@@ -56,6 +54,7 @@ import numpy as np
 from numba.core import types
 
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
+from mesimp_engine.kernels.timed_choice import RECENT, TimedChoice
 from mesimp_engine.kernels.topk_filter import filter_work, topk_filter_rows, topk_filter_rows_parallel, topk_filter_vector
 from mesimp_engine.kernels.topk_radix import RADIX_BITS, topk_radix_vector
 from mesimp_engine.kernels.topk_reference import topk_rows_numpy
@@ -69,20 +68,9 @@ runs small BLAS products on one thread (``kernels.blas``) so that its own kernel
 second core free."""
 
 MEASURE_FROM = 200_000
-"""Entries from which a new shape's plan is chosen by timing the candidate kernels on the
-call's own data (``measure=True``): one thread or all, filter or radix."""
-
-MEASURE_REPEATS = 5
-
-RETRY_EVERY = 16
-"""A timed plan runs its other kernel on every RETRY_EVERY-th call, so that a choice made
-while the machine was busy is revisited (at most 1/16 of the calls on the slower kernel:
-6% more time where it is 2x slower). Seen in ``bench topk`` before it: the first call of
-10,000 x 500 timed the two-thread kernel while the other core was busy, and every later
-call ran on one thread, 3.5 ms against 1.9 ms."""
-
-RECENT = 5
-"""Calls per kernel whose median is the kernel's time in a timed plan."""
+"""Entries of one vector from which its plan is chosen by timing the candidate kernels on
+the call's own data (``measure=True``): filter or radix (a matrix's rows from
+``parallel_from``: one thread or all)."""
 
 MAX_PLANS = 64
 """Shapes remembered per selector; beyond it the oldest plans (and buffers) are dropped."""
@@ -122,11 +110,11 @@ class TopKSelector:
     ``selector(x, k, out=None)`` returns ``out`` (allocated when None). ``threads`` is the
     number of row blocks of the parallel kernels (default: ``numba.get_num_threads()``);
     matrices of at least ``parallel_from`` entries use them. With ``measure`` (the
-    default), the first call on a shape of at least ``MEASURE_FROM`` entries times the
-    kernels that could serve it (one thread against all threads; for one long vector the
-    filter against the parallel radix kernel), ``MEASURE_REPEATS`` calls each, and uses
-    the one with the lower median of its recent calls, every ``RETRY_EVERY``-th call
-    running the other one (``_Timed``): a parallel kernel only pays where a second core is
+    default), the first call on such a matrix, or on a vector of at least ``MEASURE_FROM``
+    entries, times the kernels that could serve it (one thread against all threads; for
+    one long vector the filter against the parallel radix kernel), ``RECENT`` calls each,
+    and from then on runs the one with the lower median of its recent calls, trying the
+    other now and then (``_Timed``): a parallel kernel only pays where a second core is
     really free. Results never depend on the choice, only the speed does.
     ``selector.last_kernel`` names the kernel of the last call, or, for a timed shape, the
     kernel it currently prefers (for tests and benchmarks).
@@ -205,64 +193,58 @@ class TopKSelector:
         m = min(lanes_for(k), n)
         if x.ndim == 1:
             plan = _kernel_plan(topk_filter_vector, filter_work(m, n, key_dtype), x, out_shape)
-            if self._measuring(n):
+            if self._measuring(n, MEASURE_FROM):
                 hist, cand = np.zeros((self.threads + 1, 1 << RADIX_BITS), np.int64), np.zeros((2, n), key_dtype)
                 entry = compiled_entry(topk_radix_vector, x, out_shape, hist, cand)
                 radix = _Plan(_with_buffers, (entry, hist, cand), out_shape, "topk_radix_vector")
                 plan = _fastest([plan, radix], x, k)
             return plan
         serial = parallel = None
-        if rows * n < self.parallel_from or self._measuring(rows * n):
+        timed = self._measuring(rows * n, self.parallel_from)
+        if rows * n < self.parallel_from or timed:
             serial = _kernel_plan(topk_filter_rows, filter_work(m, n, key_dtype), x, out_shape)
-        if rows * n >= self.parallel_from or self._measuring(rows * n):
+        if rows * n >= self.parallel_from:
             work = filter_work(m, n, key_dtype, blocks=self.threads)
             parallel = _kernel_plan(topk_filter_rows_parallel, work, x, out_shape)
         if serial is not None and parallel is not None:
             return _fastest([serial, parallel], x, k)
         return serial or parallel
 
-    def _measuring(self, entries):
-        return self.measure and self.threads > 1 and entries >= MEASURE_FROM and not numba.config.DISABLE_JIT
+    def _measuring(self, entries, start):
+        return self.measure and self.threads > 1 and entries >= start and not numba.config.DISABLE_JIT
 
 
 def _fastest(plans, x, k):
-    """A plan that runs whichever of ``plans`` is faster lately (``_Timed``), first timed
-    in turns on x, MEASURE_REPEATS calls each after one warm-up call."""
+    """A plan that runs whichever of ``plans`` has been faster lately (``_Timed``), first
+    called once each on x untimed, then timed in turns on x, ``RECENT`` calls each."""
     timed = _Timed(plans)
     plan = _Plan(_timed_call, timed, plans[0].out_shape, None)
     timed.plan = plan
     out = np.empty(plans[0].out_shape, np.int64)
-    for _ in range(MEASURE_REPEATS + 1):
+    for choice in plans:
+        choice.kernel(x, k, choice.work, out)  # warm-up
+    for _ in range(RECENT):
         for choice in range(len(plans)):
             timed.run(choice, x, k, out)
-    for times in timed.times:
-        times.popleft()  # the warm-up call
-    timed.choose()
+    plan.name = plans[timed.choice.best].name
     return plan
 
 
 class _Timed:
-    """Kernels that can serve one shape, timed on the calls they serve: each call runs the
-    one whose median over its last RECENT calls is lowest, and every RETRY_EVERY-th call
-    runs the next of the others instead (all give the same result). ``plan.name`` follows
-    the kernel in use."""
+    """Kernels that can serve one shape, timed on the calls they serve and chosen by a
+    ``TimedChoice`` (the kernel whose recent calls were fastest; another one tried now and
+    then). ``plan.name`` follows the choice."""
 
-    __slots__ = ("plans", "times", "best", "calls", "plan")
+    __slots__ = ("plans", "choice", "plan")
 
     def __init__(self, plans):
         self.plans = plans
-        self.times = [collections.deque(maxlen=RECENT) for _ in plans]
-        self.best = 0
-        self.calls = 0
+        self.choice = TimedChoice(plans)
         self.plan = None
 
     def __call__(self, x, k, out):
-        self.calls += 1
-        if self.calls % RETRY_EVERY:
-            return self.run(self.best, x, k, out)
-        other = (self.best + 1 + self.calls // RETRY_EVERY % (len(self.plans) - 1)) % len(self.plans)
-        done = self.run(other, x, k, out)
-        self.choose()
+        done = self.run(self.choice.pick(), x, k, out)
+        self.plan.name = self.plans[self.choice.best].name
         return done
 
     def run(self, choice, x, k, out):
@@ -270,13 +252,8 @@ class _Timed:
         start = time.perf_counter()
         done = plan.kernel(x, k, plan.work, out)
         if done:  # a declined (strided) x is no measure of the kernel
-            self.times[choice].append(time.perf_counter() - start)
+            self.choice.record(choice, time.perf_counter() - start)
         return done
-
-    def choose(self):
-        medians = [statistics.median(times) if times else float("inf") for times in self.times]
-        self.best = medians.index(min(medians))
-        self.plan.name = self.plans[self.best].name
 
 
 def _timed_call(x, k, timed, out):

@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 
+from mesimp_engine.kernels import optim_update
 from mesimp_engine.kernels.optim_update import (
-    adagrad_step, adagrad_step_numpy, adam_coefficients, adam_step, adam_step_numpy, cast_scalars, flat_views,
+    adagrad_step, adagrad_step_numpy, adagrad_step_parallel, adagrad_step_serial, adam_coefficients, adam_step,
+    adam_step_numpy, adam_step_parallel, adam_step_serial, cast_scalars, flat_views,
 )
+from mesimp_engine.kernels.timed_choice import TimedChoice
+
+ADAM = [adam_step_parallel, adam_step_serial, adam_step]
+ADAGRAD = [adagrad_step_parallel, adagrad_step_serial, adagrad_step]
 
 
 def _arrays(n, dtype, seed):
@@ -18,11 +24,12 @@ def _arrays(n, dtype, seed):
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 @pytest.mark.parametrize("clip", [0.0, 0.5])
-def test_adam_kernel_matches_numpy(dtype, tol, weight_decay, clip):
+@pytest.mark.parametrize("kernel", ADAM, ids=lambda f: f.__name__)
+def test_adam_kernel_matches_numpy(dtype, tol, weight_decay, clip, kernel):
     ours, ref = _arrays(1001, dtype, 0), _arrays(1001, dtype, 0)
     args = adam_coefficients(dtype, 1e-3, 0.9, 0.999, 1e-8, weight_decay, 3, clip)
     assert all(type(a) is dtype for a in args)
-    adam_step(*ours, *args)
+    kernel(*ours, *args)
     adam_step_numpy(*ref, *args)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
@@ -32,12 +39,13 @@ def test_adam_kernel_matches_numpy(dtype, tol, weight_decay, clip):
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 @pytest.mark.parametrize("clip", [0.0, 0.5])
-def test_adagrad_kernel_matches_numpy(dtype, tol, weight_decay, clip):
+@pytest.mark.parametrize("kernel", ADAGRAD, ids=lambda f: f.__name__)
+def test_adagrad_kernel_matches_numpy(dtype, tol, weight_decay, clip, kernel):
     ours, ref = _arrays(777, dtype, 1)[:3], _arrays(777, dtype, 1)[:3]
     ours[2][:] = np.abs(ours[2])
     ref[2][:] = np.abs(ref[2])
     args = cast_scalars(dtype, 0.1, 1e-6, weight_decay, clip)
-    adagrad_step(*ours, *args)
+    kernel(*ours, *args)
     adagrad_step_numpy(*ref, *args)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
@@ -81,7 +89,7 @@ def test_adam_step_flushes_moments_that_would_underflow(dtype):
     v0 = np.concatenate([tiny * spread, tiny * spread, np.full(64, 1e6), [tiny / 4, 0.0]])
     m0, v0 = m0.astype(dtype), v0.astype(dtype)
     results = []
-    for update in (adam_step, adam_step_numpy):
+    for update in (adam_step_parallel, adam_step_serial, adam_step_numpy):
         w, g, m, v = np.zeros_like(m0), np.zeros_like(m0), m0.copy(), v0.copy()
         update(w, g, m, v, *coeffs)
         results.append((w, m, v))
@@ -97,5 +105,31 @@ def test_adam_step_flushes_moments_that_would_underflow(dtype):
         # the large second moments flush first moments that the divisor-1 floor would keep
         large = slice(128, 192)
         assert np.any((m[large] == 0) & (np.abs(0.9 * m0[large]) * step >= 1.01 * tiny))
-    for ours, ref in zip(*results):
-        np.testing.assert_array_equal(ours, ref)
+    for parallel, serial, ref in zip(*results):
+        np.testing.assert_array_equal(parallel, ref)
+        np.testing.assert_array_equal(serial, ref)
+
+
+@pytest.mark.parametrize("update,options,make", [
+    (adam_step, (adam_step_parallel, adam_step_serial),
+     lambda: (*_arrays(3000, np.float32, 3), *adam_coefficients(np.float32, 1e-3, 0.9, 0.999, 1e-8, 0.0, 2))),
+    (adagrad_step, (adagrad_step_parallel, adagrad_step_serial),
+     lambda: (*_arrays(3001, np.float32, 4)[:2], np.abs(_arrays(3001, np.float32, 4)[2]),
+              *cast_scalars(np.float32, 0.1, 1e-6, 0.0, 0.0))),
+])
+def test_the_update_runs_parallel_or_serial_by_timing_each_size_and_gives_the_same_weights(update, options, make):
+    """Each array size has its own choice between the two kernels; every call, whichever
+    kernel ran, updates the weights as the serial kernel does."""
+    choices = optim_update._ADAM if update is adam_step else optim_update._ADAGRAD
+    choices.pop(3000, None), choices.pop(3001, None)
+    ours, ref = make(), make()
+    for _ in range(40):
+        update(*ours)
+        options[1](*ref)
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(a, b)
+    size = ours[0].size
+    choice = choices[size]
+    assert isinstance(choice, TimedChoice) and choice.options == list(options)
+    assert all(len(times) == 5 for times in choice.times)  # both timed
+    assert choice.next_retry is not None

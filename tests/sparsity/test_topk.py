@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import mesimp_engine
 from mesimp_engine.sparsity import TopKSelector, topk_reference
 from mesimp_engine.sparsity import topk as topk_module
+from mesimp_engine.kernels.timed_choice import RECENT, RETRY_EVERY
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 2.0, np.inf, -np.inf, np.nan]
 
@@ -82,7 +83,7 @@ def test_measured_plans_pick_one_of_the_candidates(shape, k):
 
 def test_a_timed_plan_leaves_a_kernel_that_turns_slow():
     """A timed plan (two kernels for one large shape) keeps timing the calls and tries the
-    other kernel every RETRY_EVERY-th call: a choice made on a first measurement that
+    other kernel now and then (``TimedChoice``): a choice made on a first measurement that
     favoured the kernel which is now the slower one is undone within a few retries. The
     slow kernel here is the serial filter followed by a 2 ms wait (a busy second core)."""
     import numba
@@ -104,14 +105,32 @@ def test_a_timed_plan_leaves_a_kernel_that_turns_slow():
         return done
 
     timed.plans[1] = topk_module._Plan(slowed, fast.work, fast.out_shape, "slowed")
-    timed.times[1].clear()
-    timed.times[1].append(1e-9)  # the first measurement made it look fastest
-    timed.choose()
+    timed.choice.times[1].clear()
+    timed.choice.times[1].append(1e-9)  # the first measurement made it look fastest
+    timed.choice.choose()
+    np.testing.assert_array_equal(selector(x, 20), expected)
     assert timed.plan.name == "slowed"
-    for _ in range(3 * topk_module.RETRY_EVERY):
+    for _ in range(3 * RETRY_EVERY):
         np.testing.assert_array_equal(selector(x, 20), expected)
     assert timed.plan.name == fast.name == selector.last_kernel
-    assert len(timed.times[1]) >= 2  # the slowed kernel was tried again
+    assert len(timed.choice.times[1]) >= 2  # the slowed kernel was tried again
+
+
+def test_rows_from_parallel_from_are_timed_one_thread_against_all():
+    """A matrix with enough entries to go parallel is timed one thread against all (on a
+    busy machine the parallel kernel waits for its second core), from ``parallel_from``."""
+    import numba
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("shapes are timed only with the JIT")
+    selector = TopKSelector(threads=2, parallel_from=20_000)
+    x = _gaussian((50, 500), seed=7)  # 25,000 entries: below MEASURE_FROM
+    np.testing.assert_array_equal(selector(x, 20), topk_reference(x, 20))
+    timed = selector._plans[x.shape, 20].work
+    assert [p.name for p in timed.plans] == ["topk_filter_rows", "topk_filter_rows_parallel"]
+    assert all(len(times) == RECENT for times in timed.choice.times)
+    assert TopKSelector(threads=2, parallel_from=20_000, measure=False)._make_plan(x, 20).name == \
+        "topk_filter_rows_parallel"
 
 
 def test_ties_go_to_the_lower_index_and_order_is_ascending():

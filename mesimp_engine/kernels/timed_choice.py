@@ -1,0 +1,111 @@
+"""Choose among kernels that compute the same thing by timing the calls they serve.
+
+Why: a Numba parallel region waits for all its threads. On a machine whose other cores are
+busy (another training run, a test suite, a second user), a thread of the region waits for
+a core for a scheduler time slice, milliseconds, however small its share of the work. The
+papers' MNIST MLP on 2 cores with another process on each (measured, Ice Lake): one Adam
+step of the six parameters took 45 ms with the parallel update against 1.2 ms on one
+thread, the whole training step 47 ms against 2.8 ms; the POS tagger's update 123 ms
+against 4.2 ms a sentence. On an idle machine the parallel kernel is the faster one for
+large arrays. Neither choice is right for good, so the engine measures.
+
+``TimedChoice(options)``: each option is a callable giving the same result. The first
+calls go round the options until each has ``RECENT`` timings; from then on every call runs
+the option with the lowest median of its last ``RECENT`` timings, and a call every so often
+runs another (a retry), so that a choice made while the machine was busy is revisited. The
+retries start ``RETRY_EVERY`` calls apart; while a retry does not change the choice their
+distance doubles, up to ``MAX_RETRY_EVERY`` (under lasting contention a retry of a parallel
+kernel costs a time slice: at one in 1,024 calls that is noise), and it starts again at
+``RETRY_EVERY`` when a retry changes the choice. Results never depend on the choice.
+
+``forced(i)`` makes every choice run option i (a benchmark's "always parallel" baseline).
+"""
+
+import collections
+import contextlib
+import statistics
+import time
+
+RECENT = 5
+"""Timings per option whose median is the option's time."""
+
+RETRY_EVERY = 16
+"""Calls between retries of another option, after a retry that changed the choice."""
+
+MAX_RETRY_EVERY = 1024
+"""The longest distance between retries (reached after six retries that changed nothing)."""
+
+_forced = None
+
+
+@contextlib.contextmanager
+def forced(index):
+    """Every ``TimedChoice`` runs option ``index`` inside the block (none is timed)."""
+    global _forced
+    saved, _forced = _forced, index
+    try:
+        yield
+    finally:
+        _forced = saved
+
+
+class TimedChoice:
+    """Options that compute the same thing, timed on the calls they serve (see the module
+    docstring). ``choice(*args)`` runs one and returns its result; ``pick()`` and
+    ``record(i, seconds)`` do the same for a caller that times its own calls (and may skip
+    recording one that is no measure of the kernel). ``best`` is the current choice."""
+
+    __slots__ = ("options", "times", "best", "calls", "next_retry", "interval", "retrying")
+
+    def __init__(self, options):
+        if len(options) < 1:
+            raise ValueError("TimedChoice needs at least one option")
+        self.options = list(options)
+        self.times = [collections.deque(maxlen=RECENT) for _ in self.options]
+        self.best = 0
+        self.calls = 0
+        self.next_retry = None  # None: still going round the options
+        self.interval = RETRY_EVERY
+        self.retrying = None
+
+    def __call__(self, *args):
+        if _forced is not None:
+            return self.options[min(_forced, len(self.options) - 1)](*args)
+        i = self.pick()
+        start = time.perf_counter()
+        result = self.options[i](*args)
+        self.record(i, time.perf_counter() - start)
+        return result
+
+    def pick(self):
+        """The option the next call should run."""
+        self.calls += 1
+        if self.next_retry is None:
+            counts = [len(times) for times in self.times]
+            return counts.index(min(counts))  # going round: the least timed
+        if self.calls < self.next_retry or len(self.options) == 1:
+            return self.best
+        retries = self.calls // RETRY_EVERY
+        self.retrying = (self.best + 1 + retries % (len(self.options) - 1)) % len(self.options)
+        return self.retrying
+
+    def record(self, i, seconds):
+        """Keep a timing of option ``i``; choose again when the options have all been timed
+        ``RECENT`` times, and after each retry."""
+        self.times[i].append(seconds)
+        if self.next_retry is None:
+            if all(len(times) == RECENT for times in self.times):
+                self.choose()
+                self.next_retry = self.calls + self.interval
+            return
+        if i == self.retrying:
+            self.retrying = None
+            before = self.best
+            self.choose()
+            self.interval = RETRY_EVERY if self.best != before else min(2 * self.interval, MAX_RETRY_EVERY)
+            self.next_retry = self.calls + self.interval
+
+    def choose(self):
+        """Make ``best`` the option with the lowest median of its recent timings."""
+        medians = [statistics.median(times) if times else float("inf") for times in self.times]
+        self.best = medians.index(min(medians))
