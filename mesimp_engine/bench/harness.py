@@ -80,6 +80,14 @@ def time_round_robin(fns, repeats, min_time=0.1, pause=0.25):
     }
 
 
+def cores():
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def environment():
     """Versions, CPU and threads: what a reader needs to judge the numbers."""
     env = {

@@ -21,7 +21,15 @@
    epoch case's examples. Four models take turns, so every step starts with the others'
    data in the caches, as a step follows an optimizer pass over all the weights in training.
    Medians over ``BACKWARD_STEPS`` steps after a tenth as many untimed (``--quick``: 300).
+6. A training step of that MLP with meProp (top-20; Adam, mini-batch 10, the epoch case's
+   examples) while every other core runs a busy process (a Python loop), as when two
+   trainings share a machine: the engine's parallel kernels chosen by timing
+   (``kernels.timed_choice``, the default) beside always parallel and always one thread
+   (``timed_choice.forced``), in turns, each after ``BUSY_WARMUP`` untimed steps. Skipped
+   with one core or one Numba thread.
 """
+
+import contextlib
 
 import numpy as np
 
@@ -33,6 +41,7 @@ from mesimp_engine.parameter import Parameter
 CHAIN = 100
 EPOCH_K = 20
 BACKWARD_STEPS = 3000
+BUSY_WARMUP = 50
 
 
 def _op_cases():
@@ -224,6 +233,7 @@ def run(args):
     results += _epoch_case(x, y, args.epoch_repeats, have_torch, notes)
     results += _product_cases(repeats, args.quick, notes)
     results += _backward_cases(x, y, 300 if args.quick else BACKWARD_STEPS, notes)
+    results += _busy_cases(x, y, repeats, args.quick, notes)
     return document("overhead", results, notes=notes)
 
 
@@ -276,4 +286,48 @@ def _backward_cases(x, y, steps, notes):
         dense, ours = (runs[(dtype, method)][3] for method in methods)
         notes.append(f"linear backward in a training step ({dtype}, steps in turns): dense / meProp = "
                      f"{np.median(dense) / np.median(ours):.2f}x")
+    return results
+
+
+def _busy_cases(x, y, repeats, quick, notes):
+    """Section 6 of the module docstring."""
+    import subprocess
+    import sys
+
+    import numba
+
+    from mesimp_engine.bench.harness import cores
+    from mesimp_engine.kernels.timed_choice import forced
+
+    if cores() < 2 or numba.get_num_threads() < 2:
+        notes.append("busy-machine case skipped: one core or one Numba thread, nothing to choose")
+        return []
+    modes = {"timed choice (the engine's)": None, "always parallel": 0, "always one thread": 1}
+    steps = {}
+    for name, option in modes.items():
+        model, opt = _mlp(EPOCH_K)
+        batches = iter(range(10**9))
+
+        def step(model=model, opt=opt, option=option, batches=batches):
+            start = next(batches) * 10 % (len(y) - 10)
+            with forced(option) if option is not None else contextlib.nullcontext():
+                _mlp_step(model, opt, x[start:start + 10], y[start:start + 10])
+
+        steps[name] = step
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores() - 1)]
+    try:
+        for step in steps.values():
+            for _ in range(BUSY_WARMUP):
+                step()
+        timings = time_round_robin(steps, repeats=repeats, min_time=0.05 if quick else 0.2)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    case = "MLP meProp step b=10 Adam, a busy process on each other core"
+    results = [{"case": case, "impl": name, "baseline": name == "always parallel", **t} for name, t in timings.items()]
+    ours = timings["timed choice (the engine's)"]["median_s"]
+    for name in ("always parallel", "always one thread"):
+        notes.append(f"training step with the other cores busy: {name} / timed choice = "
+                     f"{timings[name]['median_s'] / ours:.2f}x")
     return results

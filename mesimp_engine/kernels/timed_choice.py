@@ -11,19 +11,21 @@ large arrays. Neither choice is right for good, so the engine measures.
 
 ``TimedChoice(options)``: each option is a callable giving the same result. The first
 calls go round the options until each has ``RECENT`` timings; from then on every call runs
-the option with the lowest median of its last ``RECENT`` timings, and a call every so often
-runs another (a retry), so that a choice made while the machine was busy is revisited. The
-retries start ``RETRY_EVERY`` calls apart; while a retry does not change the choice their
-distance doubles, up to ``MAX_RETRY_EVERY`` (under lasting contention a retry of a parallel
-kernel costs a time slice: at one in 1,024 calls that is noise), and it starts again at
-``RETRY_EVERY`` when a retry changes the choice. Results never depend on the choice.
+the option with the lowest median of its last ``RECENT`` timings. The chosen option is left
+as soon as its median passes another's (the machine got busy: a parallel kernel's calls
+slow down at once). A call every so often runs another option (a retry), so that a choice
+made while the machine was busy is revisited when it is idle again. The retries start
+``RETRY_EVERY`` calls apart; while they find nothing faster their distance doubles, up to
+``MAX_RETRY_EVERY`` (under lasting contention a retry of a parallel kernel costs a time
+slice: at one in 1,024 calls that is noise), and it starts again at ``RETRY_EVERY`` when a
+retry is faster than the choice's median (to confirm it soon) or changes the choice.
+Results never depend on the choice.
 
 ``forced(i)`` makes every choice run option i (a benchmark's "always parallel" baseline).
 """
 
 import collections
 import contextlib
-import statistics
 import time
 
 RECENT = 5
@@ -55,13 +57,14 @@ class TimedChoice:
     ``record(i, seconds)`` do the same for a caller that times its own calls (and may skip
     recording one that is no measure of the kernel). ``best`` is the current choice."""
 
-    __slots__ = ("options", "times", "best", "calls", "next_retry", "interval", "retrying")
+    __slots__ = ("options", "times", "medians", "best", "calls", "next_retry", "interval", "retrying")
 
     def __init__(self, options):
         if len(options) < 1:
             raise ValueError("TimedChoice needs at least one option")
         self.options = list(options)
         self.times = [collections.deque(maxlen=RECENT) for _ in self.options]
+        self.medians = [float("inf")] * len(self.options)
         self.best = 0
         self.calls = 0
         self.next_retry = None  # None: still going round the options
@@ -91,8 +94,11 @@ class TimedChoice:
 
     def record(self, i, seconds):
         """Keep a timing of option ``i``; choose again when the options have all been timed
-        ``RECENT`` times, and after each retry."""
-        self.times[i].append(seconds)
+        ``RECENT`` times, after each retry, and when the chosen option's median passes
+        another's."""
+        times = self.times[i]
+        times.append(seconds)
+        self.medians[i] = sorted(times)[len(times) // 2]
         if self.next_retry is None:
             if all(len(times) == RECENT for times in self.times):
                 self.choose()
@@ -102,10 +108,12 @@ class TimedChoice:
             self.retrying = None
             before = self.best
             self.choose()
-            self.interval = RETRY_EVERY if self.best != before else min(2 * self.interval, MAX_RETRY_EVERY)
+            promising = self.best != before or seconds < self.medians[before]
+            self.interval = RETRY_EVERY if promising else min(2 * self.interval, MAX_RETRY_EVERY)
             self.next_retry = self.calls + self.interval
+        elif i == self.best and self.medians[i] > min(self.medians):
+            self.choose()
 
     def choose(self):
         """Make ``best`` the option with the lowest median of its recent timings."""
-        medians = [statistics.median(times) if times else float("inf") for times in self.times]
-        self.best = medians.index(min(medians))
+        self.best = self.medians.index(min(self.medians))

@@ -26,6 +26,8 @@ import multiprocessing
 import os
 import time
 
+from mesimp_engine.bench.harness import cores
+
 LOG_NAME = "train.log"
 """The file in a run's folder that gets the run's lines when it trains in a worker."""
 
@@ -36,14 +38,6 @@ HEARTBEAT_S = 60.0
 
 POLL_S = 2.0
 """Seconds between looks at the running workers' logs."""
-
-
-def cores():
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def threads_per_job(jobs):

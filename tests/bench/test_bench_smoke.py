@@ -2,6 +2,7 @@
 document of SPEC section 5 with a row per (case, impl)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -33,3 +34,9 @@ def test_bench_quick_writes_document(bench, tmp_path, prepared_data):
             case = f"MLP linear backward in a training step b=10 {dtype}"
             assert {r["impl"] for r in rows if r["case"] == case} == {"dense", "meProp k=20"}
             assert f"linear backward in a training step ({dtype}, steps in turns): dense / meProp = " in proc.stdout
+        busy = [r for r in rows if "busy process" in r["case"]]
+        if len(os.sched_getaffinity(0)) > 1:  # the timed choice beside its two fixed options
+            assert {r["impl"] for r in busy} == {"timed choice (the engine's)", "always parallel", "always one thread"}
+            assert "training step with the other cores busy: always parallel / timed choice = " in proc.stdout
+        else:
+            assert not busy and "busy-machine case skipped" in proc.stdout

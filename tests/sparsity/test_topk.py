@@ -84,7 +84,7 @@ def test_measured_plans_pick_one_of_the_candidates(shape, k):
 def test_a_timed_plan_leaves_a_kernel_that_turns_slow():
     """A timed plan (two kernels for one large shape) keeps timing the calls and tries the
     other kernel now and then (``TimedChoice``): a choice made on a first measurement that
-    favoured the kernel which is now the slower one is undone within a few retries. The
+    favoured the kernel which is now the slower one is undone as its calls are timed. The
     slow kernel here is the serial filter followed by a 2 ms wait (a busy second core)."""
     import numba
 
@@ -107,13 +107,13 @@ def test_a_timed_plan_leaves_a_kernel_that_turns_slow():
     timed.plans[1] = topk_module._Plan(slowed, fast.work, fast.out_shape, "slowed")
     timed.choice.times[1].clear()
     timed.choice.times[1].append(1e-9)  # the first measurement made it look fastest
+    timed.choice.medians[1] = 1e-9
     timed.choice.choose()
-    np.testing.assert_array_equal(selector(x, 20), expected)
-    assert timed.plan.name == "slowed"
-    for _ in range(3 * RETRY_EVERY):
+    assert timed.choice.best == 1
+    for _ in range(RETRY_EVERY):
         np.testing.assert_array_equal(selector(x, 20), expected)
     assert timed.plan.name == fast.name == selector.last_kernel
-    assert len(timed.choice.times[1]) >= 2  # the slowed kernel was tried again
+    assert len(timed.choice.times[1]) >= 2  # the slowed kernel ran, and was timed
 
 
 def test_rows_from_parallel_from_are_timed_one_thread_against_all():
