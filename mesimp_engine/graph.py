@@ -108,7 +108,7 @@ class Stats:
 class Node:
     """One value on the tape: the op that made it, its inputs, its value and gradient."""
 
-    __slots__ = ("graph", "op", "inputs", "value", "grad", "requires_grad", "index", "name", "param")
+    __slots__ = ("graph", "op", "inputs", "value", "grad", "owns_grad", "requires_grad", "index", "name", "param")
 
     def __init__(self, graph, op, inputs, value, requires_grad, name=None, param=None):
         self.graph = graph
@@ -116,6 +116,7 @@ class Node:
         self.inputs = inputs
         self.value = value
         self.grad = None
+        self.owns_grad = False  # grad is an array the graph made for this node alone
         self.requires_grad = requires_grad
         self.index = len(graph.nodes)
         self.name = name
@@ -298,14 +299,24 @@ class Graph:
             else:
                 inp.param.add_grad(g)
             return
+        if isinstance(g, RowGrad):
+            # some rows (a time step's slice of a sentence's projected inputs): added in
+            # place, so T slices cost T times their rows, not T times the whole array
+            if not inp.owns_grad:
+                inp.grad = np.zeros_like(inp.value) if inp.grad is None else inp.grad.copy()
+                inp.owns_grad = True
+            inp.grad[g.rows] += g.values
+            return
         g = dense_gradient(g, inp.value)
         if inp.grad is None:
-            # The first gradient may alias an array the op still holds: never write into it.
+            # The first gradient may alias an array the op still holds (or another node's
+            # gradient): never write into it.
             inp.grad = g
-        elif inp.grad is g:
-            inp.grad = g + g
+        elif inp.owns_grad:
+            inp.grad += g
         else:
-            inp.grad = inp.grad + g
+            inp.grad = inp.grad + g  # a new array (also when inp.grad is g)
+            inp.owns_grad = True
 
     def _profile(self, op, slot, elapsed):
         entry = self.stats.ops.setdefault(type(op).__name__, [0.0, 0.0, 0])

@@ -28,6 +28,31 @@ def test_add_of_a_node_with_itself():
     np.testing.assert_allclose(x.grad, [[2.0, 2.0]])
 
 
+def test_row_slices_and_dense_uses_of_a_computed_node_add_up_without_touching_other_gradients():
+    """A computed node read by row slices (their gradients arrive as rows, added in place
+    into an array the graph owns) and by dense ops, in either order; the gradient of a node
+    it aliased at first (Add passes dy on) is left as it was."""
+    x0 = np.arange(12.0).reshape(4, 3) / 10
+    for dense_first in (False, True):
+        x = Parameter(x0.copy(), "x")
+        g = Graph()
+        h = ops.mul(x, 2.0)  # computed: its gradient is the graph's
+        s = ops.add(h, 0.0)  # s's gradient aliases h's first one
+        parts = [ops.sum(ops.mul(ops.slice_rows(h, t, t + 2), float(t + 1))) for t in range(3)]
+        dense = ops.sum(ops.mul(h, h))
+        total = ops.add(dense, ops.add(parts[0], ops.add(parts[1], parts[2]))) if dense_first else \
+            ops.add(ops.add(parts[0], ops.add(parts[1], parts[2])), dense)
+        g.backward(ops.add(total, ops.sum(s)))
+        rows = np.array([1, 3, 5, 3], float)[:, None]  # slices [0:2]*1, [1:3]*2, [2:4]*3
+        expected_h = 2 * (2 * x0) + rows + 1
+        np.testing.assert_allclose(h.grad, expected_h)
+        np.testing.assert_allclose(s.grad, np.ones((4, 3)))
+        np.testing.assert_allclose(x.grad, 2 * expected_h)
+    check = gradcheck.check(lambda x: ops.sum(ops.mul(ops.add(ops.slice_rows(x, 0, 3), ops.slice_rows(x, 1, 4)),
+                                                      ops.slice_rows(x, 0, 3))), x0.copy())
+    assert max(check) < 1e-7
+
+
 class SpyAffine(Affine):
     needs_seen = []
 

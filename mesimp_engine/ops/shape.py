@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mesimp_engine.graph import apply
+from mesimp_engine.graph import RowGrad, apply
 from mesimp_engine.memory import empty
 from mesimp_engine.ops.base import Op
 
@@ -36,7 +36,9 @@ def concat(xs, axis=-1):
 
 class Narrow(Op):
     """y = x[start:stop] along ``axis`` (rows: axis 0, columns: axis 1).
-    dx = zeros with dy placed at [start:stop]."""
+    dx = zeros with dy placed at [start:stop]; along axis 0 returned as the rows alone
+    (``RowGrad``), which the graph adds in place: an LSTM takes each time step's row of its
+    projected inputs (T, 4h), and T dense (T, 4h) gradients would cost O(T^2)."""
 
     def __init__(self, axis, start, stop):
         self.axis, self.start, self.stop = axis, start, stop
@@ -50,6 +52,8 @@ class Narrow(Op):
         return x[self.key]
 
     def backward(self, dy, needs):
+        if self.axis % len(self.in_shape) == 0:
+            return (RowGrad(np.arange(self.start, self.stop), dy),)
         dx = np.zeros(self.in_shape, dtype=dy.dtype)
         dx[self.key] = dy
         return (dx,)
