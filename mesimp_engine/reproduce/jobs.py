@@ -1,28 +1,29 @@
 """Train a table's runs several at a time: ``mesimp-engine reproduce TABLE --jobs N``.
 
-Each run trains in a worker process of its own (``spawn``: a fresh interpreter, no thread
-pool inherited through ``fork``) with the machine's cores shared out: with N jobs on C cores
-each worker gets max(1, C // N) threads, for Numba's kernels and for BLAS, through the
+Each run trains in a process of its own (``spawn``: a fresh interpreter, no thread pool
+inherited through ``fork``), at most N at a time, with the machine's cores shared out: on
+C cores each gets max(1, C // N) threads, for Numba's kernels and for BLAS, through the
 environment it starts with (``NUMBA_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
-``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``). A run's lines (one per epoch, and a progress
-line a minute within an epoch: ``HEARTBEAT_S``) go to
-``train.log`` in its folder; the caller's log gets them too, prefixed with the row's number,
-as the workers write them (a finished run is read by a worker too, in a few seconds).
+``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``). A run's lines (one per epoch, and a progress line
+a minute within an epoch: ``HEARTBEAT_S``) go to ``train.log`` in its folder; the caller's
+log gets them too, prefixed with the row's number, as they are written. A finished run is
+read by a process of its own too, in a few seconds.
 
 Why processes and not a bigger thread pool: the papers' models are small (a mini-batch of
-10 MNIST images, one sentence of the tagger), so one run cannot keep two cores busy; two
-runs at a time on 2 cores finish a table in about half the time, and each run's numbers do
-not depend on the number of its threads (the engine's kernels sum in the same order
-whatever the thread count, ``sparsity.meprop._chunk``). Epoch times measured while other
-runs share the machine are longer than alone; the table says how its runs were trained.
+10 MNIST images, one sentence of the tagger), so one run cannot keep two cores busy. Each
+run's numbers do not depend on its thread count (the engine's kernels sum in the same order
+whatever the thread count, ``sparsity.meprop._chunk``; a test checks Table 1's runs against
+one-at-a-time runs). Epoch times measured while other runs share the machine are longer
+than alone; the table says how its runs were trained.
 
 A run that fails stops the table: no new run starts, the running ones finish (their work is
-kept), and the error names the failed run and its log. An interrupted call (Ctrl-C) leaves
-each run at its last checkpoint; repeating the call goes on from there.
+kept), and the error names the failed run and its log. An interrupted call (Ctrl-C) stops
+every run at once; each keeps its last checkpoint (written atomically), and repeating the
+call goes on from there.
 """
 
-import concurrent.futures
 import multiprocessing
+import multiprocessing.connection
 import os
 import time
 
@@ -67,14 +68,31 @@ def _train_in_workers(train, todo, total, jobs, log, docs):
     threads = threads_per_job(jobs)
     log(f"{len(todo)} run(s), {min(jobs, len(todo))} at a time with {threads} thread(s) each; "
         f"each run's lines also go to {LOG_NAME} in its folder")
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})  # the workers' environment
     context = multiprocessing.get_context("spawn")
-    pool = concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context)
+    waiting, running, failed = list(todo), [], []
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})  # what the workers start with
     try:
-        _run_pool(pool, train, todo, total, log, docs)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        while running or (waiting and not failed):
+            while waiting and len(running) < jobs and not failed:
+                running.append(_Worker(context, train, *waiting.pop(0), total, log))
+            multiprocessing.connection.wait([w.process.sentinel for w in running], timeout=POLL_S)
+            for worker in list(running):
+                outcome = worker.poll()
+                if outcome is None:
+                    continue
+                running.remove(worker)
+                if outcome[0] == "done":
+                    doc = docs[worker.settings.out] = outcome[1]
+                    log(f"[{worker.i}/{total}] {worker.label}: dev {doc['dev']:.2f}  test {doc['test']:.2f}  "
+                        f"({time.perf_counter() - worker.start:.0f} s)")
+                else:
+                    failed.append((worker, outcome[1]))
+    except BaseException:  # Ctrl-C, or an error here: stop every worker (checkpoints are atomic)
+        for worker in running:
+            worker.process.terminate()
+        for worker in running:
+            worker.process.join()
         raise
     finally:
         for name, value in saved.items():
@@ -82,72 +100,47 @@ def _train_in_workers(train, todo, total, jobs, log, docs):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    pool.shutdown()
-
-
-def _run_pool(pool, train, todo, total, log, docs):
-    """Submit every run, forward their log lines as they come, collect the documents; on a
-    failure cancel the runs not started, let the running ones finish, then raise."""
-    running = {}
-    for i, label, settings in todo:
-        path = os.path.join(settings.out, LOG_NAME)
-        future = pool.submit(_train_logged, train, settings, path)
-        running[future] = _Tail(i, total, label, settings, path, log)
-    failed = []
-    while running:
-        done, _ = concurrent.futures.wait(running, timeout=POLL_S, return_when=concurrent.futures.FIRST_COMPLETED)
-        for future in done:
-            tail = running.pop(future)
-            tail.forward()
-            if future.cancelled():
-                continue
-            error = future.exception()
-            if error is not None:
-                failed.append((tail, error))
-                for other in running:
-                    other.cancel()
-                continue
-            doc = future.result()
-            docs[tail.settings.out] = doc
-            log(f"[{tail.i}/{total}] {tail.label}: dev {doc['dev']:.2f}  test {doc['test']:.2f}  "
-                f"({time.perf_counter() - tail.start:.0f} s)")
-        for tail in running.values():
-            tail.forward()
     if failed:
-        tail, error = failed[0]
-        raise RunFailed(f"run {tail.settings.out} ({tail.label}) failed: {type(error).__name__}: {error} "
-                        f"(its lines: {tail.path}; repeat the command to go on from the runs' checkpoints)")
+        worker, error = failed[0]
+        raise RunFailed(f"run {worker.settings.out} ({worker.label}) failed: {error} (its lines: {worker.path}; "
+                        f"repeat the command to go on from the runs' checkpoints)")
 
 
-def _train_logged(train, settings, path):
-    """In a worker: train one run, its lines appended to ``path`` (the first says where it
-    runs: the caller takes it as the run's start)."""
-    os.makedirs(settings.out, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        def log(line):
-            f.write(line + "\n")
-            f.flush()
+class _Worker:
+    """One run in a process of its own: its log file read on from where it was last read
+    (new lines go to the caller's log with the row's number) and its outcome."""
 
-        import numba
+    def __init__(self, context, train, i, label, settings, total, log):
+        self.i, self.label, self.settings, self.log = i, label, settings, log
+        self.path = os.path.join(settings.out, LOG_NAME)
+        self.offset = os.path.getsize(self.path) if os.path.exists(self.path) else 0  # earlier calls' lines
+        self.conn, child = context.Pipe(duplex=False)
+        self.process = context.Process(target=_work, args=(train, settings, self.path, child), daemon=True)
+        log(f"[{i}/{total}] {label}: {settings.epochs} epoch(s) -> {settings.out}")
+        self.start = time.perf_counter()
+        self.process.start()
+        child.close()
 
-        log(f"process {os.getpid()}, {numba.get_num_threads()} Numba thread(s)")
-        return train(settings, log)
-
-
-class _Tail:
-    """A worker's log file, read on from where it was last read: its new lines go to the
-    caller's log with the row's number; the first one marks the run started."""
-
-    def __init__(self, i, total, label, settings, path, log):
-        self.i, self.total, self.label, self.settings, self.path, self.log = i, total, label, settings, path, log
-        self.offset = os.path.getsize(path) if os.path.exists(path) else 0  # earlier calls' lines
-        self.start = None
+    def poll(self):
+        """Forward the run's new lines; its outcome once it has one: ("done", document) or
+        ("failed", message), else None."""
+        self.forward()
+        if self.conn.poll():
+            try:
+                outcome = self.conn.recv()
+            except EOFError:  # the process ended without a word
+                outcome = None
+            else:
+                self.process.join()
+                self.forward()
+                return outcome
+        if self.process.exitcode is None:
+            return None
+        self.forward()
+        return "failed", f"its process ended with exit code {self.process.exitcode}"
 
     def forward(self):
-        if self.start is None and _started(self.path, self.offset):
-            self.start = time.perf_counter()
-            self.log(f"[{self.i}/{self.total}] {self.label}: {self.settings.epochs} epoch(s) -> {self.settings.out}")
-        if self.start is None:
+        if not os.path.exists(self.path):
             return
         with open(self.path, encoding="utf-8") as f:
             f.seek(self.offset)
@@ -158,5 +151,34 @@ class _Tail:
             self.log(f"      [{self.i}] {line}")
 
 
-def _started(path, offset):
-    return os.path.exists(path) and os.path.getsize(path) > offset
+def _work(train, settings, path, conn):
+    """A worker process: train one run, send its outcome to the caller."""
+    import threading
+
+    from tqdm import tqdm
+
+    # tqdm's default lock holds a multiprocessing semaphore, which a worker stopped by
+    # Ctrl-C would leave for the resource tracker to warn about; a worker needs no such lock
+    tqdm.set_lock(threading.RLock())
+    try:
+        conn.send(("done", _train_logged(train, settings, path)))
+    except KeyboardInterrupt:
+        pass  # the caller was interrupted too: it stops
+    except Exception as error:
+        conn.send(("failed", f"{type(error).__name__}: {error}"))
+    finally:
+        conn.close()
+
+
+def _train_logged(train, settings, path):
+    """Train one run, its lines appended to ``path``, the first saying where it runs."""
+    os.makedirs(settings.out, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        def log(line):
+            f.write(line + "\n")
+            f.flush()
+
+        import numba
+
+        log(f"process {os.getpid()}, {numba.get_num_threads()} Numba thread(s)")
+        return train(settings, log)

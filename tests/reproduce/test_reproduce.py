@@ -266,3 +266,28 @@ def test_a_run_that_fails_in_a_worker_stops_the_table_and_is_named(data_dir, tmp
 def test_jobs_below_one_is_refused(data_dir, tmp_path):
     proc = _reproduce(data_dir, tmp_path, "--scale", "smoke", "--jobs", "0")
     assert proc.returncode == 2 and "--jobs must be at least 1, got 0" in proc.stderr
+
+
+def test_ctrl_c_stops_every_run_at_once(data_dir, tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while two runs train:
+    the call ends at once with the interrupted status and no run goes on in the background."""
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "mesimp_engine", "reproduce", "table3", "--scale", "quick", "--jobs", "2",
+           "--data-dir", str(data_dir), "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    logs = [tmp_path / row.run_name(TABLES["table3"]["scales"]["quick"][row.task]) / "train.log"
+            for row in TABLES["table3"]["rows"][:2]]
+    deadline = time.monotonic() + 120
+    while not all(log.is_file() and "process" in log.read_text() for log in logs):
+        assert proc.poll() is None and time.monotonic() < deadline, "the two runs did not start"
+        time.sleep(0.2)
+    pids = [int(log.read_text().split()[1].rstrip(",")) for log in logs]
+    os.killpg(proc.pid, signal.SIGINT)
+    start = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr and "leaked" not in stderr
+    assert time.monotonic() - start < 15
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
