@@ -118,18 +118,18 @@ def test_adam_step_flushes_moments_that_would_underflow(dtype):
               *cast_scalars(np.float32, 0.1, 1e-6, 0.0, 0.0))),
 ])
 def test_the_update_runs_parallel_or_serial_by_timing_each_size_and_gives_the_same_weights(update, options, make):
-    """Each array size has its own choice between the two kernels; every call, whichever
-    kernel ran, updates the weights as the serial kernel does."""
+    """Each array size and dtype has its own choice between the two kernels; every call,
+    whichever kernel ran, updates the weights as the serial kernel does."""
     choices = optim_update._ADAM if update is adam_step else optim_update._ADAGRAD
-    choices.pop(3000, None), choices.pop(3001, None)
     ours, ref = make(), make()
+    key = (ours[0].size, ours[0].dtype.num)
+    choices.pop(key, None)
     for _ in range(40):
         update(*ours)
         options[1](*ref)
     for a, b in zip(ours, ref):
         np.testing.assert_array_equal(a, b)
-    size = ours[0].size
-    choice = choices[size]
+    choice = choices[key]
     assert isinstance(choice, TimedChoice) and choice.options == list(options)
     assert all(len(times) == 5 for times in choice.times)  # both timed
     assert choice.next_retry is not None
