@@ -14,25 +14,12 @@ import functools
 import numpy as np
 from numba import njit, prange
 
-from mesimp_engine.kernels.timed_choice import TimedChoice
+from mesimp_engine.kernels.timed_choice import TimedChoice, TimedChoices
 
-_ADAM, _ADAGRAD = {}, {}
-"""(array size, dtype number) -> the ``TimedChoice`` between the parallel and the serial
-update (a float64 array of a size takes about twice a float32 one's time)."""
-
-MAX_SIZES = 256
-"""Sizes (and dtypes) remembered per update; beyond it the oldest choice is dropped."""
-
-
-def _choice(choices, w, parallel, serial):
-    """The timed choice between ``parallel`` and ``serial`` for arrays like ``w``."""
-    key = (w.size, w.dtype.num)
-    choice = choices.get(key)
-    if choice is None:
-        if len(choices) >= MAX_SIZES:
-            del choices[next(iter(choices))]
-        choice = choices[key] = TimedChoice([parallel, serial])
-    return choice
+_ADAM = TimedChoices(lambda key: TimedChoice([adam_step_parallel, adam_step_serial]))
+_ADAGRAD = TimedChoices(lambda key: TimedChoice([adagrad_step_parallel, adagrad_step_serial]))
+"""Per (array size, dtype number), the choice between the parallel and the serial update (a
+float64 array takes about twice a float32 one's time)."""
 
 
 def flat_views(*arrays):
@@ -142,7 +129,7 @@ def adam_step(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_d
     faster lately for arrays of w's size (``kernels.timed_choice``): a parallel region
     waits for a free core, and on a machine busy with other work that took 45 ms of an
     MNIST step whose update takes 1.2 ms on one thread."""
-    _choice(_ADAM, w, adam_step_parallel, adam_step_serial)(
+    _ADAM((w.size, w.dtype.num))(
         w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, weight_decay, clip, scale, tiny)
 
 
@@ -190,7 +177,7 @@ def adagrad_step(w, g, s, lr, eps, weight_decay, clip):
     """s += g^2; w -= lr * g / (sqrt(s) + eps), after g is clipped and g += weight_decay * w.
     The scalars come in the weights' dtype (``cast_scalars``), as for ``adam_step``, which
     also says how the threads are chosen."""
-    _choice(_ADAGRAD, w, adagrad_step_parallel, adagrad_step_serial)(w, g, s, lr, eps, weight_decay, clip)
+    _ADAGRAD((w.size, w.dtype.num))(w, g, s, lr, eps, weight_decay, clip)
 
 
 def adagrad_step_numpy(w, g, s, lr, eps, weight_decay, clip):

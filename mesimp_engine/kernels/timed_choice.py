@@ -22,6 +22,7 @@ retry is faster than the choice's median (to confirm it soon) or changes the cho
 Results never depend on the choice.
 
 ``forced(i)`` makes every choice run option i (a benchmark's "always parallel" baseline).
+``TimedChoices`` keeps one choice per key (an array size, a problem's shape).
 """
 
 import collections
@@ -72,8 +73,6 @@ class TimedChoice:
         self.retrying = None
 
     def __call__(self, *args):
-        if _forced is not None:
-            return self.options[min(_forced, len(self.options) - 1)](*args)
         i = self.pick()
         start = time.perf_counter()
         result = self.options[i](*args)
@@ -81,7 +80,9 @@ class TimedChoice:
         return result
 
     def pick(self):
-        """The option the next call should run."""
+        """The option the next call should run (the forced one inside ``forced``)."""
+        if _forced is not None:
+            return min(_forced, len(self.options) - 1)
         self.calls += 1
         if self.next_retry is None:
             counts = [len(times) for times in self.times]
@@ -96,6 +97,8 @@ class TimedChoice:
         """Keep a timing of option ``i``; choose again when the options have all been timed
         ``RECENT`` times, after each retry, and when the chosen option's median passes
         another's."""
+        if _forced is not None:
+            return
         times = self.times[i]
         times.append(seconds)
         self.medians[i] = sorted(times)[len(times) // 2]
@@ -117,3 +120,21 @@ class TimedChoice:
     def choose(self):
         """Make ``best`` the option with the lowest median of its recent timings."""
         self.best = self.medians.index(min(self.medians))
+
+
+class TimedChoices:
+    """``TimedChoice`` objects by key (a call site's shape, dtype, ...), each made on its
+    first use by ``make(key)``; at most ``limit`` are kept, the oldest dropped first."""
+
+    __slots__ = ("make", "limit", "choices")
+
+    def __init__(self, make, limit=256):
+        self.make, self.limit, self.choices = make, limit, {}
+
+    def __call__(self, key):
+        choice = self.choices.get(key)
+        if choice is None:
+            if len(self.choices) >= self.limit:
+                del self.choices[next(iter(self.choices))]
+            choice = self.choices[key] = self.make(key)
+        return choice

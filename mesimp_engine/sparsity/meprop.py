@@ -19,8 +19,11 @@ fraction of W updated, n_rows / n_out. k >= n_out keeps every unit and reproduce
 gradients (to float tolerance); k <= 0 is an error.
 
 Selection goes through ``mesimp_engine.sparsity.topk.topk``; the products are the
-kernels of ``mesimp_engine.kernels.sparse_linear``.
+kernels of ``mesimp_engine.kernels.sparse_linear``, on the threads (problems from
+``_SERIAL_WORK`` multiply-adds, when that has been faster lately: ``_split``) or on one.
 """
+
+import time
 
 import numba
 import numpy as np
@@ -28,6 +31,7 @@ import numpy as np
 from mesimp_engine.kernels import sparse_linear as kernels
 from mesimp_engine.kernels.blas import matmul as gemm
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
+from mesimp_engine.kernels.timed_choice import TimedChoice, TimedChoices
 from mesimp_engine.kernels.topk_filter import filter_work
 from mesimp_engine.memory import as_aligned, empty
 from mesimp_engine.sparsity.topk import lanes_for, topk
@@ -156,8 +160,9 @@ def backward_per_example(x, W, dy, idx, need_dx=True, dx_out=None, dW_out=None):
     values = np.empty(idx.size, dtype=dy.dtype)
     picked = np.empty(idx.shape, dtype=dy.dtype)
     kernels.invert_selection(idx, dy, rank, n_rows, block, ptr, examples, values, picked)
-    chunk = _chunk(idx.size * n_in * (2 if need_dx else 1), n_in)
-    kernels.sparse_backward(x, W, idx, picked, ptr, examples, values, block, chunk, need_dx, dx, dW_rows)
+    _split(("per_example", idx.shape, n_in, need_dx, x.dtype.num), idx.size * n_in * (2 if need_dx else 1), n_in,
+           lambda chunk: kernels.sparse_backward(x, W, idx, picked, ptr, examples, values, block, chunk, need_dx, dx,
+                                                 dW_rows))
     return (dx if need_dx else None), rows, dW_rows, dy.sum(axis=0)
 
 
@@ -235,11 +240,13 @@ def backward_unified(x, W, dy, cols, need_dx=True, db=None, dx_out=None, dW_out=
         x, W = np.ascontiguousarray(x), np.ascontiguousarray(W)
         dW_rows = empty((k, x.shape[1]), x.dtype) if dW_out is None else dW_out[:k]
         dx = _dx_buffer(x, need_dx, dx_out)
-        chunk = _chunk(dy_cols.size * x.shape[1] * (2 if need_dx else 1), x.shape[1])
         # dx's tiles read the kept rows of W and the weights transposed (k x B), contiguous
         W_kept = as_aligned(np.take(W, cols, axis=0)) if need_dx else W[:0]
         dy_cols_t = np.ascontiguousarray(dy_cols.T) if need_dx else dy_cols[:0].T
-        kernels.unified_backward(x, W, cols, dy_cols, dy_cols_t, W_kept, chunk, need_dx, dx, dW_rows)
+        _split(("unified", dy_cols.shape, x.shape[1], need_dx, x.dtype.num),
+               dy_cols.size * x.shape[1] * (2 if need_dx else 1), x.shape[1],
+               lambda chunk: kernels.unified_backward(x, W, cols, dy_cols, dy_cols_t, W_kept, chunk, need_dx, dx,
+                                                      dW_rows))
         return (dx if need_dx else None), cols, dW_rows, db
     dW_rows = gemm(dy_cols.T, x, out=None if dW_out is None else dW_out[:k])
     dx = gemm(dy_cols, np.take(W, cols, axis=0), out=dx_out) if need_dx else None
@@ -250,6 +257,27 @@ def _dx_buffer(x, need_dx, dx_out):
     if not need_dx:
         return np.empty((0, 0), dtype=x.dtype)
     return empty(x.shape, x.dtype) if dx_out is None else dx_out
+
+
+_SPLITS = TimedChoices(lambda key: TimedChoice([key[-2], key[-1]]))
+"""Per problem (kind, shapes, need_dx, dtype, the threads' chunk, n_in): the choice between
+the threads' split of the columns and one task (``_split``)."""
+
+
+def _split(key, work, n_in, call):
+    """``call(chunk)``, a kernel splitting n_in columns into thread tasks of chunk columns:
+    one task below ``_SERIAL_WORK`` multiply-adds, else the threads' split (``_chunk``) or
+    one task, whichever has been faster lately for the problem (``kernels.timed_choice``:
+    on a machine whose other core is busy, the parallel region waits for it)."""
+    chunk = _chunk(work, n_in)
+    if chunk >= n_in:
+        return call(n_in)
+    choice = _SPLITS((*key, chunk, n_in))
+    i = choice.pick()
+    start = time.perf_counter()
+    result = call(choice.options[i])
+    choice.record(i, time.perf_counter() - start)
+    return result
 
 
 def _chunk(work, n_in):

@@ -120,7 +120,7 @@ def test_adam_step_flushes_moments_that_would_underflow(dtype):
 def test_the_update_runs_parallel_or_serial_by_timing_each_size_and_gives_the_same_weights(update, options, make):
     """Each array size and dtype has its own choice between the two kernels; every call,
     whichever kernel ran, updates the weights as the serial kernel does."""
-    choices = optim_update._ADAM if update is adam_step else optim_update._ADAGRAD
+    choices = (optim_update._ADAM if update is adam_step else optim_update._ADAGRAD).choices
     ours, ref = make(), make()
     key = (ours[0].size, ours[0].dtype.num)
     choices.pop(key, None)

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from mesimp_engine.kernels import timed_choice
-from mesimp_engine.kernels.timed_choice import MAX_RETRY_EVERY, RECENT, RETRY_EVERY, TimedChoice, forced
+from mesimp_engine.kernels.timed_choice import MAX_RETRY_EVERY, RECENT, RETRY_EVERY, TimedChoice, TimedChoices, forced
 
 
 class Options:
@@ -91,3 +91,12 @@ def test_forced_runs_one_option_untimed():
 def test_no_options_is_an_error():
     with pytest.raises(ValueError, match="at least one option"):
         TimedChoice([])
+
+
+def test_choices_are_kept_per_key_up_to_a_limit():
+    made = []
+    choices = TimedChoices(lambda key: made.append(key) or TimedChoice([abs]), limit=2)
+    first = choices("a")
+    assert choices("a") is first and made == ["a"]
+    choices("b"), choices("c")  # "a", the oldest, is dropped
+    assert list(choices.choices) == ["b", "c"] and choices("a") is not first

@@ -176,6 +176,31 @@ def test_parallel_and_serial_paths_agree(monkeypatch, need_dx):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["per_example", "unified"])
+def test_a_split_problem_times_the_threads_split_against_one_task_with_the_same_gradients(monkeypatch, mode):
+    """Above _SERIAL_WORK the kernel runs the threads' column split or one task, whichever
+    has been faster lately (``kernels.timed_choice``); every call gives the same gradients."""
+    from mesimp_engine.kernels.timed_choice import RECENT
+
+    if numba.get_num_threads() < 2 or numba.config.DISABLE_JIT:
+        pytest.skip("one thread: nothing to split")
+    monkeypatch.setattr(meprop, "_SERIAL_WORK", 0)
+    monkeypatch.setattr(meprop, "_SPLITS", meprop.TimedChoices(meprop._SPLITS.make))
+    x, W, dy = _problem(14, 9, 700, 12, np.float32)
+    if mode == "unified":
+        cols = meprop.select_unified(dy, 5)
+        calls = [meprop.backward_unified(x, W, dy, cols) for _ in range(2 * RECENT + 3)]
+    else:
+        idx = meprop.select_per_example(dy, 5)
+        calls = [meprop.backward_per_example(x, W, dy, idx) for _ in range(2 * RECENT + 3)]
+    for later in calls[1:]:  # equal but for the last bit of rows not 64-byte aligned (meprop._chunk)
+        for a, b in zip(calls[0], later):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    (choice,) = meprop._SPLITS.choices.values()
+    assert choice.options == [meprop._chunk(1, 700), 700] and choice.options[0] < 700
+    assert all(len(times) == RECENT for times in choice.times)
+
+
 def test_example_block_keeps_four_examples_per_unit_and_block():
     from mesimp_engine.sparsity.meprop import EXAMPLE_BLOCK, example_block
 
