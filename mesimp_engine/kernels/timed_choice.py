@@ -54,7 +54,8 @@ def forced(index):
 
 class TimedChoice:
     """Options that compute the same thing, timed on the calls they serve (see the module
-    docstring). ``choice(*args)`` runs one and returns its result; ``pick()`` and
+    docstring). ``choice(*args)`` runs one and returns its result, ``choice.run(call)`` gives
+    ``call`` the option instead; ``pick()`` and
     ``record(i, seconds)`` do the same for a caller that times its own calls (and may skip
     recording one that is no measure of the kernel). ``best`` is the current choice."""
 
@@ -73,9 +74,14 @@ class TimedChoice:
         self.retrying = None
 
     def __call__(self, *args):
+        return self.run(lambda option: option(*args))
+
+    def run(self, call):
+        """``call(option)`` for the option ``pick`` gives, timed and recorded: for options
+        that are not callables themselves (a kernel's parameter, say)."""
         i = self.pick()
         start = time.perf_counter()
-        result = self.options[i](*args)
+        result = call(self.options[i])
         self.record(i, time.perf_counter() - start)
         return result
 

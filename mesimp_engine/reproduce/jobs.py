@@ -84,8 +84,7 @@ def _train_in_workers(train, todo, total, jobs, log, docs):
                 running.remove(worker)
                 if outcome[0] == "done":
                     doc = docs[worker.settings.out] = outcome[1]
-                    log(f"[{worker.i}/{total}] {worker.label}: dev {doc['dev']:.2f}  test {doc['test']:.2f}  "
-                        f"({time.perf_counter() - worker.start:.0f} s)")
+                    log(f"[{worker.i}/{total}] {worker.label}: {finished_line(doc, worker.start)}")
                 else:
                     failed.append((worker, outcome[1]))
     except BaseException:  # Ctrl-C, or an error here: stop every worker (checkpoints are atomic)
@@ -106,6 +105,16 @@ def _train_in_workers(train, todo, total, jobs, log, docs):
                         f"repeat the command to go on from the runs' checkpoints)")
 
 
+def started_line(i, total, label, settings):
+    """The line that announces run i of total (here and when runs train one at a time)."""
+    return f"[{i}/{total}] {label}: {settings.epochs} epoch(s) -> {settings.out}"
+
+
+def finished_line(doc, start):
+    """The scores of a run's results document and the seconds since ``start``."""
+    return f"dev {doc['dev']:.2f}  test {doc['test']:.2f}  ({time.perf_counter() - start:.0f} s)"
+
+
 class _Worker:
     """One run in a process of its own: its log file read on from where it was last read
     (new lines go to the caller's log with the row's number) and its outcome."""
@@ -116,7 +125,7 @@ class _Worker:
         self.offset = os.path.getsize(self.path) if os.path.exists(self.path) else 0  # earlier calls' lines
         self.conn, child = context.Pipe(duplex=False)
         self.process = context.Process(target=_work, args=(train, settings, self.path, child), daemon=True)
-        log(f"[{i}/{total}] {label}: {settings.epochs} epoch(s) -> {settings.out}")
+        log(started_line(i, total, label, settings))
         self.start = time.perf_counter()
         self.process.start()
         child.close()

@@ -22,7 +22,7 @@ import numpy as np
 
 from mesimp_engine.atomic_file import atomic_write, write_json
 from mesimp_engine.bench.harness import environment
-from mesimp_engine.reproduce.jobs import HEARTBEAT_S, threads_per_job, train_runs
+from mesimp_engine.reproduce.jobs import HEARTBEAT_S, finished_line, started_line, threads_per_job, train_runs
 from mesimp_engine.reproduce.render import markdown, plot_sweep
 from mesimp_engine.reproduce.tables import PROTOCOLS, TABLE8_SETTINGS, TABLES, protocol_settings
 from mesimp_engine.train.build import build_run, make_extension
@@ -115,10 +115,10 @@ def _train_serially(runs, log):
     """Train (or read) the runs one after another in this process, with its threads."""
     docs = []
     for i, (label, settings) in enumerate(runs, 1):
-        log(f"[{i}/{len(runs)}] {label}: {settings.epochs} epoch(s) -> {settings.out}")
+        log(started_line(i, len(runs), label, settings))
         start = time.perf_counter()
         doc = train_row(settings, lambda line: log(f"      {line}"))
-        log(f"      dev {doc['dev']:.2f}  test {doc['test']:.2f}  ({time.perf_counter() - start:.0f} s)")
+        log(f"      {finished_line(doc, start)}")
         docs.append(doc)
     return docs
 

@@ -23,8 +23,6 @@ kernels of ``mesimp_engine.kernels.sparse_linear``, on the threads (problems fro
 ``_SERIAL_WORK`` multiply-adds, when that has been faster lately: ``_split``) or on one.
 """
 
-import time
-
 import numba
 import numpy as np
 
@@ -272,12 +270,7 @@ def _split(key, work, n_in, call):
     chunk = _chunk(work, n_in)
     if chunk >= n_in:
         return call(n_in)
-    choice = _SPLITS((*key, chunk, n_in))
-    i = choice.pick()
-    start = time.perf_counter()
-    result = call(choice.options[i])
-    choice.record(i, time.perf_counter() - start)
-    return result
+    return _SPLITS((*key, chunk, n_in)).run(call)
 
 
 def _chunk(work, n_in):
