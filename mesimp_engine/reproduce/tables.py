@@ -251,7 +251,7 @@ def _table7():
 
 
 TABLE8_SCALES = {
-    "smoke": {"hidden": 512, "limit_train": 1000, "warmup": 1, "steps": 3},
+    "smoke": {"hidden": 512, "limit_train": 1000, "warmup": 1, "steps": 7},
     "quick": {"hidden": 2048, "limit_train": 11000, "warmup": 2, "steps": 10},
     "full": {"hidden": 8192, "warmup": 2, "steps": 20},
 }
