@@ -19,12 +19,19 @@ def add_parser(subparsers):
                    help="default adam; DropBack and GSM are SGD methods")
     p.add_argument("--lr", type=float, help="learning rate (default: the papers' for the optimizer and task)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
-                   help="constant (the default, the papers'), or cosine: annealed from --lr to 0 over --epochs")
+                   help="constant (the default, the papers'); cosine: annealed from --lr to 0 over --epochs; "
+                        "step: multiplied by --lr-decay after each epoch of --lr-steps")
+    p.add_argument("--lr-steps", type=_integers, metavar="E1,E2,...",
+                   help="--lr-schedule step: the epochs after which the rate is multiplied by --lr-decay "
+                        "(e.g. 160,200,240: the GSM authors' LeNet-300-100 run)")
+    p.add_argument("--lr-decay", type=float, default=0.1, help="--lr-schedule step: the factor (default 0.1)")
+    p.add_argument("--warmup-epochs", type=float, default=0.0,
+                   help="raise the rate linearly from 0 over this many epochs (default 0; the GSM authors: 5)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--hidden", type=int, help="hidden units per layer (default 500)")
     p.add_argument("--layers", type=int, help="hidden layers (MNIST default 2)")
-    p.add_argument("--widths", type=_widths, help="one width per hidden layer, e.g. 154,160 (MLP tasks; "
+    p.add_argument("--widths", type=_integers, help="one width per hidden layer, e.g. 154,160 (MLP tasks; "
                                                    "overrides --hidden and --layers)")
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--init", choices=INITS, default="pytorch",
@@ -79,7 +86,7 @@ def add_parser(subparsers):
     p.set_defaults(func=run)
 
 
-def _widths(text):
+def _integers(text):
     try:
         return [int(w) for w in text.split(",")]
     except ValueError:

@@ -87,7 +87,7 @@ class Trainer:
             return False
         progress, arrays = load_checkpoint(self.checkpoint_path, self.model, self.rngs)
         # a cosine schedule runs over --epochs: then the epochs change the numbers too
-        run_only = [k for k in RUN_ONLY if not (k == "epochs" and self.settings.lr_schedule != "constant")]
+        run_only = [k for k in RUN_ONLY if not (k == "epochs" and self.settings.lr_schedule == "cosine")]
         saved = {k: v for k, v in {**ADDED_LATER, **progress["settings"]}.items() if k not in run_only}
         now = {k: v for k, v in self.settings.as_dict().items() if k not in run_only}
         if saved != now:
@@ -115,7 +115,7 @@ class Trainer:
             raise TrainingDiverged(self._diagnose(batch, value))
         graph.backward(loss)
         self.optimizer.lr = self.settings.lr_at((self.epoch - 1) * self.steps_per_epoch + self.step_in_epoch,
-                                                self.settings.epochs * self.steps_per_epoch)
+                                                self.steps_per_epoch)
         own = getattr(self.optimizer, "updated_fraction", None)  # DropBack: its budget's share
         fraction = own() if own else updated_fraction(self.optimizer.params)
         start = time.perf_counter()

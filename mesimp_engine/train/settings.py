@@ -13,6 +13,7 @@ from a trained dense model (``--from DIR``, a finished run's folder) with the GS
 phase settings: lr 0.01, Nesterov momentum 0.99, weight decay 5e-4, mini-batch 256.
 """
 
+import bisect
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -27,11 +28,11 @@ WEIGHT_BUDGET_METHODS = ("dropback", "gsm")
 DEFAULT_COMPRESSION = {"dropback": 25.0, "gsm": 60.0}
 GSM_DEFAULTS = {"lr": 0.01, "momentum": 0.99, "nesterov": True, "weight_decay": 5e-4, "batch_size": 256}
 ADDED_LATER = {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "compression": None, "from_run": None,
-               "lr_schedule": "constant"}
+               "lr_schedule": "constant", "lr_steps": None, "lr_decay": 0.1, "warmup_epochs": 0.0}
 """Flags added after runs had been made, with the value those runs had: resuming such a run,
 or comparing it in ``report``, reads a missing flag as this value."""
 OPTIMIZERS = ("adam", "adagrad", "sgd")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "step")
 
 TASK_DEFAULTS = {
     "mnist": {"hidden": 500, "layers": 2, "batch_size": 10, "epochs": 20, "k": 20},
@@ -50,6 +51,9 @@ class TrainSettings:
     optimizer: str = None
     lr: float = None
     lr_schedule: str = "constant"
+    lr_steps: list = None
+    lr_decay: float = 0.1
+    warmup_epochs: float = 0.0
     epochs: int = None
     batch_size: int = None
     hidden: int = None
@@ -112,6 +116,14 @@ class TrainSettings:
             raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"--lr-schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if (self.lr_schedule == "step") != bool(self.lr_steps):
+            raise ValueError("--lr-steps (the epochs after which the rate is multiplied by --lr-decay) goes with "
+                             "--lr-schedule step, and step needs it")
+        if self.lr_steps and (min(self.lr_steps) < 1 or list(self.lr_steps) != sorted(set(self.lr_steps))):
+            raise ValueError(f"--lr-steps must be increasing epochs of at least 1, got {self.lr_steps}")
+        if not 0 < self.lr_decay <= 1 or not self.warmup_epochs >= 0:
+            raise ValueError(f"--lr-decay must be in (0, 1] and --warmup-epochs at least 0, got {self.lr_decay} "
+                             f"and {self.warmup_epochs}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"--clip must be positive, got {self.clip}")
         if self.adam_eps not in EPS_FORMS:
@@ -183,13 +195,29 @@ class TrainSettings:
         if self.from_run is not None and self.method != "gsm":
             raise ValueError("--from is for --method gsm (the trained dense model it starts from)")
 
-    def lr_at(self, step, total_steps):
-        """The learning rate of training step ``step`` (0-based) of ``total_steps``: ``lr``
-        throughout (constant), or cosine annealing from ``lr`` to 0 over the run (cosine:
-        lr (1 + cos(pi step / total_steps)) / 2)."""
-        if self.lr_schedule == "constant":
-            return self.lr
-        return 0.5 * self.lr * (1.0 + math.cos(math.pi * step / total_steps))
+    def lr_at(self, step, steps_per_epoch):
+        """The learning rate of training step ``step`` (0-based) of a run of ``epochs`` epochs
+        of ``steps_per_epoch`` steps:
+
+        - constant: ``lr`` throughout;
+        - cosine: annealed from ``lr`` to 0 over the run, lr (1 + cos(pi step / steps)) / 2;
+        - step: ``lr`` times ``lr_decay`` for every epoch of ``lr_steps`` that has ended
+          (the GSM authors' ``WarmupMultiStepLR``: their LeNet-300-100 run, in
+          ``gsm/gsm_lottery_ticket_lenet300.py`` of github.com/DingXiaoH/GSM-SGD, trains the
+          dense model 200 epochs at 0.03 decayed 10x after epochs 40, 80, 120 and 160, and
+          GSM 280 epochs at 0.01 decayed after 160, 200 and 240);
+        - with ``warmup_epochs`` w, any of these times step / (w steps_per_epoch) over the
+          first w epochs, a linear warm-up from 0 as the same scheduler's (warm-up factor 0:
+          the very first step has rate 0, as theirs does).
+        """
+        if self.lr_schedule == "cosine":
+            lr = 0.5 * self.lr * (1.0 + math.cos(math.pi * step / (self.epochs * steps_per_epoch)))
+        elif self.lr_schedule == "step":
+            lr = self.lr * self.lr_decay ** bisect.bisect_right(self.lr_steps, step / steps_per_epoch)
+        else:
+            lr = self.lr
+        warmup_steps = self.warmup_epochs * steps_per_epoch
+        return lr * step / warmup_steps if step < warmup_steps else lr
 
     def weight_budget(self, total):
         """The number of weights DropBack or GSM keeps in a model of ``total`` weights."""

@@ -256,9 +256,9 @@ def test_resume_removes_the_temporary_file_a_killed_writer_left(prepared_data, t
 def test_cosine_schedule_anneals_to_zero_and_resumes_identically(prepared_data, tmp_path):
     from mesimp_engine.train.settings import TrainSettings
 
-    s = TrainSettings(lr=0.2, lr_schedule="cosine").resolve()
-    assert [s.lr_at(t, 8) for t in (0, 4)] == [0.2, pytest.approx(0.1)] and 0 < s.lr_at(7, 8) < 0.01
-    assert TrainSettings(lr=0.2).resolve().lr_at(7, 8) == 0.2
+    s = TrainSettings(lr=0.2, lr_schedule="cosine", epochs=2).resolve()
+    assert [s.lr_at(t, 4) for t in (0, 4)] == [0.2, pytest.approx(0.1)] and 0 < s.lr_at(7, 4) < 0.01
+    assert TrainSettings(lr=0.2).resolve().lr_at(7, 4) == 0.2
     flags = ["--optimizer", "sgd", "--lr", "0.5", "--lr-schedule", "cosine", "--epochs", "2", *SMALL]
     _train(prepared_data, tmp_path / "full", *flags)
     constant = _train(prepared_data, tmp_path / "constant", *flags[:4], *flags[6:])
@@ -271,6 +271,34 @@ def test_cosine_schedule_anneals_to_zero_and_resumes_identically(prepared_data, 
     assert refused.returncode != 0 and "settings differ (epochs)" in refused.stderr
     _train(prepared_data, out, *flags, "--resume")
     assert _scores(json.loads((out / "results.json").read_text())) == _scores(full)
+
+
+def test_step_schedule_with_warmup_is_the_gsm_authors_and_a_resumed_run_may_add_epochs(prepared_data, tmp_path):
+    """``--lr-schedule step --lr-steps 2,3 --warmup-epochs 1``, rate by rate: a linear
+    warm-up from 0 over the first epoch, then 10x less after epochs 2 and 3 (the GSM authors'
+    ``WarmupMultiStepLR`` with warm-up factor 0, milestones in epochs). Unlike cosine, the
+    schedule does not depend on --epochs, so a finished run may be resumed with more."""
+    from mesimp_engine.train.settings import TrainSettings
+
+    s = TrainSettings(lr=0.5, lr_schedule="step", lr_steps=[2, 3], lr_decay=0.1, warmup_epochs=1, epochs=4).resolve()
+    per_epoch = 4
+    expected = [0.5 * t / 4 for t in range(4)] + [0.5] * 4 + [0.05] * 4 + [0.005] * 4
+    assert [s.lr_at(t, per_epoch) for t in range(16)] == pytest.approx(expected, rel=1e-12)
+    for bad, message in (({"lr_steps": [2]}, "goes with --lr-schedule step"),
+                         ({"lr_schedule": "step"}, "step needs it"),
+                         ({"lr_schedule": "step", "lr_steps": [3, 2]}, "increasing"),
+                         ({"lr_schedule": "step", "lr_steps": [2], "lr_decay": 0}, "--lr-decay")):
+        with pytest.raises(ValueError, match=message):
+            TrainSettings(**bad).resolve()
+    flags = ["--optimizer", "sgd", "--lr", "0.5", "--lr-schedule", "step", "--lr-steps", "1", "--warmup-epochs",
+             "0.5", *SMALL]
+    three = _train(prepared_data, tmp_path / "three", *flags, "--epochs", "3")
+    out = tmp_path / "two_then_three"
+    _train(prepared_data, out, *flags, "--epochs", "2")
+    _train(prepared_data, out, *flags, "--epochs", "3", "--resume")
+    assert "best dev epoch" in three.stdout
+    assert _scores(json.loads((out / "results.json").read_text())) == _scores(
+        json.loads((tmp_path / "three" / "results.json").read_text()))
 
 
 def test_a_run_without_a_bar_logs_its_progress_and_evaluations_within_the_epoch(prepared_data, tmp_path):
