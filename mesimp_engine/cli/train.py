@@ -37,6 +37,9 @@ def add_parser(subparsers):
     p.add_argument("--init", choices=INITS, default="pytorch",
                    help="weight initialisation of the MLP tasks: pytorch (U(+-1/sqrt(in)), the default) or authors "
                         "(N(0, 6/(in+out)), zero biases: the meProp authors' C# code)")
+    p.add_argument("--standardize", action="store_true",
+                   help="MNIST pixels as (x - 0.1307) / 0.3081 instead of x in [0, 1] (torchvision's MNIST example, "
+                        "the GSM authors' data; a GSM run's --from model must have been trained the same way)")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="floating-point type of the MNIST model and data (default float32; the authors' C# code: "
                         "float64, about 1.5x slower)")

@@ -50,9 +50,17 @@ def read_mnist_raw(folder):
     }
 
 
-def to_float(images, labels, dtype=np.float32):
-    """(images in [0, 1] of shape (N, 784) as ``dtype``, int64 labels (N,)) from uint8 arrays.
-    Pixels are divided by 255 in ``dtype`` (the authors' C# code: in double)."""
+MEAN, STD = 0.1307, 0.3081
+"""The MNIST training pixels' mean and standard deviation (in [0, 1]) that torchvision's
+MNIST example standardises with, and with it the GSM authors' ``dataset.py``."""
+
+
+def to_float(images, labels, dtype=np.float32, standardize=False):
+    """(images of shape (N, 784) as ``dtype``, int64 labels (N,)) from uint8 arrays. Pixels
+    are divided by 255 in ``dtype`` (the authors' C# code: in double), into [0, 1]; with
+    ``standardize``, then (x - MEAN) / STD, as the GSM authors' data (background -0.42)."""
     dtype = np.dtype(dtype)
-    return (np.asarray(images, dtype=dtype) / dtype.type(255.0),
-            np.asarray(labels, dtype=np.int64))
+    x = np.asarray(images, dtype=dtype) / dtype.type(255.0)
+    if standardize:
+        x = (x - dtype.type(MEAN)) / dtype.type(STD)
+    return x, np.asarray(labels, dtype=np.int64)

@@ -151,11 +151,12 @@ def load_prepared(dataset, data_dir=DEFAULT_DATA_DIR, prepare=True):
     return _read_prepared(path)
 
 
-def load_mnist(data_dir=DEFAULT_DATA_DIR, prepare=True, dtype=np.float32):
-    """MNIST splits: dict(train=(X, y), dev=(X, y), test=(X, y)); X ``dtype`` (N, 784) in [0, 1],
-    y int64 (N,); N = 55,000 / 5,000 / 10,000 (dev = the first 5,000 training images)."""
+def load_mnist(data_dir=DEFAULT_DATA_DIR, prepare=True, dtype=np.float32, standardize=False):
+    """MNIST splits: dict(train=(X, y), dev=(X, y), test=(X, y)); X ``dtype`` (N, 784) in [0, 1]
+    (``standardize``: ``mnist.to_float``'s), y int64 (N,); N = 55,000 / 5,000 / 10,000 (dev =
+    the first 5,000 training images)."""
     arrays = load_prepared("mnist", data_dir, prepare)
-    return {split: to_float(arrays[f"{split}_images"], arrays[f"{split}_labels"], dtype)
+    return {split: to_float(arrays[f"{split}_images"], arrays[f"{split}_labels"], dtype, standardize)
             for split in ("train", "dev", "test")}
 
 

@@ -11,6 +11,7 @@ from mesimp_engine.train.mnist_task import MnistTask
 from mesimp_engine.train.simplification import MeSimp
 from mesimp_engine.train.parse_task import ParseTask
 from mesimp_engine.train.pos_task import PosTask
+from mesimp_engine.train.settings import ADDED_LATER
 from mesimp_engine.train.weight_budget import WeightBudget
 
 TASK_CLASSES = {"mnist": MnistTask, "pos": PosTask, "parse": ParseTask}
@@ -56,7 +57,7 @@ def build_run(settings):
     train_rng = np.random.default_rng([settings.seed, 1])
     model = task.build_model(init_rng, train_rng, linear_options(settings, train_rng))
     if settings.from_run is not None:
-        load_model_values(settings.from_run, model)
+        load_model_values(settings.from_run, model, {"standardize": (settings.standardize, ADDED_LATER["standardize"])})
     optimizer = make_optimizer(settings, list(model.parameters()))
     return task, model, optimizer, {"train": train_rng}
 

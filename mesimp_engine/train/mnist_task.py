@@ -16,7 +16,7 @@ class MnistTask:
     metric = "accuracy"
 
     def __init__(self, settings):
-        data = load_mnist(settings.data_dir, dtype=settings.dtype)
+        data = load_mnist(settings.data_dir, dtype=settings.dtype, standardize=settings.standardize)
         limit, limit_eval = settings.limit_train, settings.limit_eval
         self.splits = {
             split: (x[:limit_eval], y[:limit_eval]) if split != "train" else (x[:limit], y[:limit])

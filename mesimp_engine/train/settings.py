@@ -28,7 +28,8 @@ WEIGHT_BUDGET_METHODS = ("dropback", "gsm")
 DEFAULT_COMPRESSION = {"dropback": 25.0, "gsm": 60.0}
 GSM_DEFAULTS = {"lr": 0.01, "momentum": 0.99, "nesterov": True, "weight_decay": 5e-4, "batch_size": 256}
 ADDED_LATER = {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "compression": None, "from_run": None,
-               "lr_schedule": "constant", "lr_steps": None, "lr_decay": 0.1, "warmup_epochs": 0.0}
+               "lr_schedule": "constant", "lr_steps": None, "lr_decay": 0.1, "warmup_epochs": 0.0,
+               "standardize": False}
 """Flags added after runs had been made, with the value those runs had: resuming such a run,
 or comparing it in ``report``, reads a missing flag as this value."""
 OPTIMIZERS = ("adam", "adagrad", "sgd")
@@ -62,6 +63,7 @@ class TrainSettings:
     dropout: float = 0.0
     init: str = "pytorch"
     dtype: str = "float32"
+    standardize: bool = False
     seed: int = 1
     out: str = "runs/last"
     data_dir: str = "data"
@@ -192,6 +194,8 @@ class TrainSettings:
             raise ValueError("--momentum and --weight-decay must be non-negative")
         if self.nesterov and self.momentum == 0:
             raise ValueError("--nesterov needs --momentum > 0")
+        if self.standardize and self.task != "mnist":
+            raise ValueError("--standardize is for --task mnist (its pixels)")
         if self.from_run is not None and self.method != "gsm":
             raise ValueError("--from is for --method gsm (the trained dense model it starts from)")
 

@@ -1,6 +1,7 @@
 """MNIST split and scaling on the real files."""
 
 import numpy as np
+import pytest
 
 from mesimp_engine.data.mnist import read_mnist_raw, to_float
 
@@ -23,6 +24,15 @@ def test_to_float_scales_to_unit_interval():
     X, y = to_float(np.array([[0, 128, 255]], dtype=np.uint8), np.array([7], dtype=np.uint8))
     assert X.dtype == np.float32 and y.dtype == np.int64
     np.testing.assert_allclose(X, [[0.0, 128 / 255, 1.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_standardized_pixels_are_torchvisions_normalize(dtype):
+    """``standardize``: (x / 255 - 0.1307) / 0.3081, what torchvision's ``ToTensor`` then
+    ``Normalize((0.1307,), (0.3081,))`` give (the GSM authors' data), in the asked dtype."""
+    X, _ = to_float(np.array([[0, 128, 255]], dtype=np.uint8), np.array([7], dtype=np.uint8), dtype, standardize=True)
+    assert X.dtype == dtype
+    np.testing.assert_allclose(X, [[(v / 255 - 0.1307) / 0.3081 for v in (0, 128, 255)]], rtol=1e-6)
 
 
 def write_pair(folder, images, labels):

@@ -107,6 +107,12 @@ def test_gsm_from_a_run_of_another_model_is_refused(prepared_data, tmp_path):
     proc = _train(prepared_data, tmp_path / "gsm2", "--method", "gsm", "--from", str(tmp_path / "nothing"),
                   "--epochs", "1", *LENET, check=False)
     assert proc.returncode != 0 and "no checkpoint.npz" in proc.stderr
+    # trained on [0, 1] pixels: a GSM run on standardised pixels would start from a model fit
+    # to other inputs
+    proc = _train(prepared_data, tmp_path / "gsm3", "--method", "gsm", "--from", str(tmp_path / "dense"),
+                  "--standardize", "--epochs", "1", *LENET, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "was trained with --standardize False, this run has True: they must agree" in proc.stderr
 
 
 def test_a_checkpoint_from_before_the_sgd_flags_resumes(prepared_data, tmp_path):
