@@ -35,8 +35,9 @@ def add_parser(subparsers):
                                                    "overrides --hidden and --layers)")
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--init", choices=INITS, default="pytorch",
-                   help="weight initialisation of the MLP tasks: pytorch (U(+-1/sqrt(in)), the default) or authors "
-                        "(N(0, 6/(in+out)), zero biases: the meProp authors' C# code)")
+                   help="weight initialisation of the MLP tasks: pytorch (U(+-1/sqrt(in)), the default), authors "
+                        "(N(0, 6/(in+out)), zero biases: the meProp authors' C# code) or lecun (N(0, 1/in), zero "
+                        "biases: Chainer's default, which the DropBack authors' code trains)")
     p.add_argument("--standardize", action="store_true",
                    help="MNIST pixels as (x - 0.1307) / 0.3081 instead of x in [0, 1] (torchvision's MNIST example, "
                         "the GSM authors' data; a GSM run's --from model must have been trained the same way)")

@@ -19,6 +19,12 @@ def authors_normal(rng, shape, dtype=np.float32):
     return rng.normal(0.0, np.sqrt(6.0 / (fan_in + fan_out)), size=shape).astype(dtype)
 
 
+def lecun_normal(rng, shape, dtype=np.float32):
+    """N(0, 1 / fan_in): Chainer's default for ``L.Linear`` weights (``LeCunNormal``), the
+    framework of the DropBack authors' code. Shape (fan_out, fan_in)."""
+    return rng.normal(0.0, 1.0 / np.sqrt(shape[1]), size=shape).astype(dtype)
+
+
 def uniform(rng, shape, bound, dtype=np.float32):
     """U(-bound, bound)."""
     return rng.uniform(-bound, bound, size=shape).astype(dtype)

@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from mesimp_engine.nn.init import as_rng, authors_normal, uniform
+from mesimp_engine.nn.init import as_rng, authors_normal, lecun_normal, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
 from mesimp_engine.sparsity.linear import MODES, meprop_affine, notify
 
-INITS = ("pytorch", "authors")
+INITS = ("pytorch", "authors", "lecun")
 
 
 class Linear(Module):
@@ -15,8 +15,9 @@ class Linear(Module):
 
     Initialisation (``init``): "pytorch" (the default), W and b ~ U(-1/sqrt(in), 1/sqrt(in)),
     as PyTorch's ``nn.Linear``; or "authors", W ~ N(0, 6 / (in + out)) and b = 0, as the meProp
-    authors' C# code (its ``GlorotNormalInit`` and bias tensors created empty). The papers do not
-    state their initialisation.
+    authors' C# code (its ``GlorotNormalInit`` and bias tensors created empty); or "lecun", W ~
+    N(0, 1 / in) and b = 0, Chainer's default (the DropBack authors' framework). The papers do
+    not state their initialisation.
 
     meProp: with ``k`` set, the backward keeps only k of the output gradient's units per
     example (``mode`` "per_example", "unified" or "random"; "random" draws from
@@ -36,8 +37,8 @@ class Linear(Module):
         if init not in INITS:
             raise ValueError(f"Linear: init must be one of {INITS}, got {init!r}")
         rng = as_rng(rng)
-        if init == "authors":
-            weight = authors_normal(rng, (out_features, in_features), dtype)
+        if init in ("authors", "lecun"):
+            weight = (authors_normal if init == "authors" else lecun_normal)(rng, (out_features, in_features), dtype)
             b = np.zeros(out_features, dtype) if bias else None
         else:
             bound = 1.0 / np.sqrt(in_features)

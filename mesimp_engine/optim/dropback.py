@@ -18,8 +18,11 @@ Choices where the paper and its code leave room (each stated here):
 - Initial values come from a counter-based generator (``initial_values``: SplitMix64 of
   the seed and the entry's global index), so that any entry's initial value can be
   regenerated alone. Weight matrices (out, in) start uniform in +-1/sqrt(in), the
-  distribution of PyTorch's default ``nn.Linear`` weights; vectors (biases) start at 0.
-  Constructing the optimizer writes these values into the parameters.
+  distribution of PyTorch's default ``nn.Linear`` weights, or with ``init="lecun"`` normal
+  N(0, 1/in), Chainer's default ``L.Linear`` weights, which the authors' code trains (a
+  counter-based Box-Muller, ``counter_normal``); vectors (biases) start at 0. Constructing
+  the optimizer writes these values into the parameters. (The authors' code records the
+  values after the first SGD step as the initial ones; here they are the values before it.)
 - The budget covers every parameter, biases included, as the reference code ranks every
   entry of ``model.parameters()``.
 - Plain SGD (no momentum, no weight decay): the update that is tracked is the SGD step.
@@ -61,19 +64,37 @@ def counter_uniform(seed, index):
     return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
+def counter_normal(seed, index):
+    """Standard normal floats, one per entry of ``index``, each a function of (seed, index)
+    alone: Box-Muller on the counter uniforms of 2 index and 2 index + 1."""
+    index = np.asarray(index).astype(np.int64)
+    radius = np.sqrt(-2.0 * np.log1p(-counter_uniform(seed, 2 * index)))  # 1 - u in (0, 1]
+    return radius * np.cos(2.0 * np.pi * counter_uniform(seed, 2 * index + 1))
+
+
+INITS = ("pytorch", "lecun")
+"""The initial distributions DropBack regenerates (``initial_values``)."""
+
+
 def init_bound(shape):
     """Half-width of the uniform initial values: 1/sqrt(fan_in) for a weight matrix (out,
     in), 0 for a vector (a bias starts at 0)."""
     return 1.0 / np.sqrt(shape[1]) if len(shape) >= 2 else 0.0
 
 
-def initial_values(seed, offset, shape, dtype, flat_index=None):
+def initial_values(seed, offset, shape, dtype, flat_index=None, init="pytorch"):
     """The initial values of a parameter whose entries have global indices ``offset + i``:
-    the whole array (``shape``), or the entries ``flat_index`` (int64, flat positions)."""
+    the whole array (``shape``), or the entries ``flat_index`` (int64, flat positions);
+    ``init`` "pytorch" (uniform in +-1/sqrt(in)) or "lecun" (N(0, 1/in)) for a weight matrix,
+    0 for a vector either way."""
+    if init not in INITS:
+        raise ValueError(f"DropBack: init must be one of {INITS}, got {init!r}")
     bound = init_bound(shape)
     index = np.arange(int(np.prod(shape)), dtype=np.int64) if flat_index is None else flat_index
     if bound == 0.0:
         values = np.zeros(index.shape, dtype=dtype)
+    elif init == "lecun":
+        values = (counter_normal(seed, offset + index) * bound).astype(dtype)
     else:
         values = ((2.0 * counter_uniform(seed, offset + index) - 1.0) * bound).astype(dtype)
     return values.reshape(shape) if flat_index is None else values
@@ -81,20 +102,20 @@ def initial_values(seed, offset, shape, dtype, flat_index=None):
 
 class DropBack(Optimizer):
     """DropBack over ``params`` with a budget of ``k`` tracked entries (see the module
-    docstring). ``seed`` keys the regenerated initial values; the parameters are
-    re-initialised from it here. ``total`` (parameter entries) and ``compression`` (total / k)
+    docstring). ``seed`` keys the regenerated initial values, ``init`` their distribution
+    ("pytorch" or "lecun"); the parameters are re-initialised from them here. ``total`` (parameter entries) and ``compression`` (total / k)
     are kept for the report."""
 
-    def __init__(self, params, k, lr=0.1, seed=0, clip=None):
+    def __init__(self, params, k, lr=0.1, seed=0, clip=None, init="pytorch"):
         super().__init__(params, sparse=False, clip=clip)
         self.total = sum(p.size for p in self.params)
         if not 1 <= k <= self.total:
             raise ValueError(f"DropBack: k must be between 1 and the {self.total} parameter entries, got k={k}")
-        self.k, self.lr, self.seed = int(k), lr, seed
+        self.k, self.lr, self.seed, self.init = int(k), lr, seed, init
         self.offsets = np.cumsum([0] + [p.size for p in self.params[:-1]]).tolist()
         self._scores = np.empty(self.total, dtype=np.result_type(*(p.dtype for p in self.params)))
         for p, offset in zip(self.params, self.offsets):
-            p.value[...] = initial_values(seed, offset, p.shape, p.dtype)
+            p.value[...] = initial_values(seed, offset, p.shape, p.dtype, init=init)
 
     @property
     def compression(self):
@@ -107,11 +128,11 @@ class DropBack(Optimizer):
 
     def moved_entries(self):
         """The entries that differ from their initial values now (at most k)."""
-        return sum(int(np.count_nonzero(p.value != initial_values(self.seed, offset, p.shape, p.dtype)))
+        return sum(int(np.count_nonzero(p.value != initial_values(self.seed, offset, p.shape, p.dtype, init=self.init)))
                    for p, offset in zip(self.params, self.offsets))
 
     def _initial(self, p, offset, flat_index):
-        return initial_values(self.seed, offset, p.shape, p.dtype, flat_index)
+        return initial_values(self.seed, offset, p.shape, p.dtype, flat_index, self.init)
 
     def _step(self):
         scores, steps = self._scores, []

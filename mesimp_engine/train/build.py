@@ -32,7 +32,7 @@ def make_optimizer(settings, params):
     name = settings.optimizer
     if settings.method == "dropback":
         total = sum(p.size for p in params)
-        return DropBack(params, settings.weight_budget(total), settings.lr, settings.seed, settings.clip)
+        return DropBack(params, settings.weight_budget(total), settings.lr, settings.seed, settings.clip, settings.init)
     if settings.method == "gsm":
         return GlobalSparseMomentum(params, settings.weight_budget(weight_count(params)), settings.lr,
                                     settings.momentum, settings.nesterov, settings.weight_decay, settings.clip)

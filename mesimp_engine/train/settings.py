@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from mesimp_engine.nn.linear import INITS
 from mesimp_engine.optim.adam import EPS_FORMS
+from mesimp_engine.optim.dropback import INITS as DROPBACK_INITS
 
 TASKS = ("mnist", "pos", "parse")
 DTYPES = ("float32", "float64")
@@ -161,9 +162,11 @@ class TrainSettings:
         self.optimizer = "sgd"
         if self.sparse_update:
             raise ValueError(f"--method {name} updates every weight each step: --sparse-update does not apply")
-        if self.init != "pytorch":
-            source = "are regenerated from the seed" if name == "dropback" else "come from --from"
-            raise ValueError(f"--method {name}: the initial weights {source}; --init does not apply")
+        if name == "gsm" and self.init != "pytorch":
+            raise ValueError("--method gsm: the initial weights come from --from; --init does not apply")
+        if name == "dropback" and self.init not in DROPBACK_INITS:
+            raise ValueError(f"--method dropback regenerates its initial weights from the seed, as one of "
+                             f"{DROPBACK_INITS}: --init {self.init} does not apply")
         if self.k is not None and self.compression is not None:
             raise ValueError(f"--method {name}: give --k (weights kept) or --compression, not both")
         if self.k is None and self.compression is None:

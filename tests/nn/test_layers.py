@@ -140,7 +140,8 @@ def test_parameter_names_are_paths():
 
 def test_linear_initialisations():
     """"pytorch": W and b ~ U(+-1/sqrt(in)); "authors": W ~ N(0, 6 / (in + out)), b = 0 (the
-    meProp C# code's GlorotNormalInit); an unknown name is refused."""
+    meProp C# code's GlorotNormalInit); "lecun": W ~ N(0, 1 / in), b = 0; an unknown name is
+    refused."""
     n_in, n_out = 784, 500
     torch_like = nn.Linear(n_in, n_out, rng=0)
     bound = 1 / np.sqrt(n_in)
@@ -153,6 +154,9 @@ def test_linear_initialisations():
     assert np.abs(authors.weight.value).max() > np.sqrt(6 / (n_in + n_out))  # normal, not uniform
     assert not authors.bias.value.any()
     assert nn.Linear(3, 2, bias=False, rng=0, init="authors").bias is None
+    lecun = nn.Linear(n_in, n_out, rng=0, init="lecun")  # Chainer's default L.Linear
+    assert lecun.weight.value.std() == pytest.approx(1 / np.sqrt(n_in), rel=0.01)
+    assert np.abs(lecun.weight.value).max() > 3 / np.sqrt(n_in) and not lecun.bias.value.any()
     with pytest.raises(ValueError, match="init"):
         nn.Linear(3, 2, init="glorot")
 

@@ -4,7 +4,7 @@ the regenerated initial values, and the optimizer's bookkeeping."""
 import numpy as np
 import pytest
 
-from mesimp_engine.optim.dropback import DropBack, counter_uniform, initial_values
+from mesimp_engine.optim.dropback import DropBack, counter_normal, counter_uniform, initial_values
 from mesimp_engine.parameter import Parameter
 from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -76,6 +76,36 @@ def test_counter_uniform_looks_uniform():
     assert u.min() >= 0 and u.max() < 1
     counts = np.histogram(u, bins=20, range=(0, 1))[0]
     assert abs(u.mean() - 0.5) < 0.005 and counts.min() > 9_500 and counts.max() < 10_500
+
+
+def test_counter_normal_looks_standard_normal_and_lecun_values_regenerate():
+    """Box-Muller on counter uniforms: mean 0, variance 1, the normal's tail shares; "lecun"
+    initial values are N(0, 1/in) and regenerate entry by entry like the uniform ones."""
+    z = counter_normal(3, np.arange(200_000, dtype=np.int64))
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert abs(np.mean(np.abs(z) > 1.96) - 0.05) < 0.003 and abs(np.mean(np.abs(z) > 3) - 0.0027) < 0.0008
+    whole = initial_values(5, 100, (300, 784), np.float32, init="lecun")
+    assert whole.std() == pytest.approx(1 / np.sqrt(784), rel=0.01) and np.abs(whole).max() > 3 / np.sqrt(784)
+    index = np.array([0, 7, 35_000, 12], dtype=np.int64)
+    np.testing.assert_array_equal(initial_values(5, 100, (300, 784), np.float32, index, "lecun"), whole.ravel()[index])
+    assert not initial_values(5, 0, (7,), np.float32, init="lecun").any()  # biases start at 0
+    with pytest.raises(ValueError, match="init must be one of"):
+        initial_values(5, 0, (3, 3), np.float32, init="authors")
+
+
+def test_lecun_dropback_steps_match_the_reference_and_keep_their_initial_values():
+    params = _params()
+    opt = DropBack(params, k=7, lr=0.05, seed=11, init="lecun")
+    w0 = np.concatenate([p.value.ravel() for p in params])
+    np.testing.assert_array_equal(params[0].value, initial_values(11, 0, (6, 5), np.float64, init="lecun"))
+    rng = np.random.default_rng(1)
+    grads = [rng.standard_normal(w0.size) for _ in range(6)]
+    for g in grads:
+        _set_grads(params, g)
+        opt.step()
+    w = np.concatenate([p.value.ravel() for p in params])
+    np.testing.assert_allclose(w, _reference(w0, grads, 7, 0.05), rtol=0, atol=1e-15)
+    assert opt.moved_entries() == np.count_nonzero(w != w0) <= 7
 
 
 def test_constructing_reinitialises_from_the_seed():

@@ -82,7 +82,8 @@ def test_gsm_starts_from_a_dense_run_and_scores_the_cut_model(prepared_data, tmp
     (["--momentum", "0.9"], "--momentum is for --optimizer sgd, not adam"),
     (["--method", "meprop", "--from", "x"], "--from is for --method gsm"),
     (["--task", "pos", "--method", "dropback"], "--method dropback is built for the MNIST MLP"),
-    (["--method", "dropback", "--init", "authors"], "the initial weights are regenerated from the seed"),
+    (["--method", "dropback", "--init", "authors"], "regenerates its initial weights from the seed"),
+    (["--method", "gsm", "--from", "x", "--init", "lecun"], "the initial weights come from --from"),
     (["--method", "gsm", "--sparse-update", "1"], "--sparse-update does not apply"),
 ])
 def test_bad_settings_are_refused(flags, message):
