@@ -165,7 +165,7 @@ class Graph:
     def __init__(self, check_finite=False, profile=False):
         global _current
         if _current is not None:
-            _current.alive = False
+            _current._renewed()
         _current = self
         self.nodes = []
         self.alive = True
@@ -174,6 +174,16 @@ class Graph:
         self._param_nodes = {}
         self._factors = {}  # node index -> the OuterGrad factors it received so far
         self._created = _perf()
+
+    def _renewed(self):
+        """A newer graph became the current one: this one is dead, and lets go of its nodes.
+        Each node refers to its graph and the graph to every node, a reference cycle that
+        only Python's cyclic collector would free, with every value and gradient of the step
+        in it. Its full collections are rare: a 600-epoch GSM run (128,000 steps) grew to
+        1.9 GB before this, against about 0.6 GB. Nodes the caller still holds keep their
+        values; using one raises ``StaleNodeError`` as before."""
+        self.alive = False
+        self.nodes, self._param_nodes, self._factors = [], {}, {}
 
     # ------------------------------------------------------------------ leaves
     def input(self, array, name=None):

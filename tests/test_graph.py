@@ -103,6 +103,35 @@ def test_backward_on_renewed_graph_raises():
         g1.backward(loss)
 
 
+def test_a_renewed_graph_is_freed_without_the_cyclic_collector():
+    """Nodes refer to their graph and the graph to its nodes: renewing the graph breaks the
+    cycle, so the old step's nodes and arrays go as soon as nothing else holds them (with
+    the collector off). A node the caller kept still has its value, and its graph stays
+    until the node goes."""
+    import gc
+    import weakref
+
+    w = Parameter(np.ones((3, 4)), "w")
+    gc.collect()
+    gc.disable()
+    try:
+        g = Graph()
+        x = g.input(np.ones((2, 3)))
+        h = ops.tanh(ops.matmul(x, w))
+        g.backward(ops.sum(h))
+        graph, hidden = weakref.ref(g), weakref.ref(h.value)
+        del g, h
+        Graph()
+        assert hidden() is None
+        assert x.value.sum() == 6.0
+        with pytest.raises(StaleNodeError):
+            ops.tanh(x)
+        del x
+        assert graph() is None
+    finally:
+        gc.enable()
+
+
 def test_shape_mismatch_names_op_and_shapes():
     g = Graph()
     x = g.input(np.ones((2, 3)))
