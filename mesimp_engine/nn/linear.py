@@ -7,7 +7,9 @@ from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
 from mesimp_engine.sparsity.linear import MODES, meprop_affine, notify
 
-INITS = ("pytorch", "authors", "lecun")
+NORMAL_INITS = {"authors": authors_normal, "lecun": lecun_normal}
+"""The normal initialisations of W (their biases start at 0), by name."""
+INITS = ("pytorch", *NORMAL_INITS)
 
 
 class Linear(Module):
@@ -37,8 +39,8 @@ class Linear(Module):
         if init not in INITS:
             raise ValueError(f"Linear: init must be one of {INITS}, got {init!r}")
         rng = as_rng(rng)
-        if init in ("authors", "lecun"):
-            weight = (authors_normal if init == "authors" else lecun_normal)(rng, (out_features, in_features), dtype)
+        if init in NORMAL_INITS:
+            weight = NORMAL_INITS[init](rng, (out_features, in_features), dtype)
             b = np.zeros(out_features, dtype) if bias else None
         else:
             bound = 1.0 / np.sqrt(in_features)

@@ -103,8 +103,8 @@ def initial_values(seed, offset, shape, dtype, flat_index=None, init="pytorch"):
 class DropBack(Optimizer):
     """DropBack over ``params`` with a budget of ``k`` tracked entries (see the module
     docstring). ``seed`` keys the regenerated initial values, ``init`` their distribution
-    ("pytorch" or "lecun"); the parameters are re-initialised from them here. ``total`` (parameter entries) and ``compression`` (total / k)
-    are kept for the report."""
+    ("pytorch" or "lecun"); the parameters are re-initialised from them here. ``total``
+    (parameter entries) and ``compression`` (total / k) are kept for the report."""
 
     def __init__(self, params, k, lr=0.1, seed=0, clip=None, init="pytorch"):
         super().__init__(params, sparse=False, clip=clip)
@@ -128,7 +128,7 @@ class DropBack(Optimizer):
 
     def moved_entries(self):
         """The entries that differ from their initial values now (at most k)."""
-        return sum(int(np.count_nonzero(p.value != initial_values(self.seed, offset, p.shape, p.dtype, init=self.init)))
+        return sum(int(np.count_nonzero(p.value != self._initial(p, offset, None)))
                    for p, offset in zip(self.params, self.offsets))
 
     def _initial(self, p, offset, flat_index):

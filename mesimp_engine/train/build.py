@@ -57,7 +57,7 @@ def build_run(settings):
     train_rng = np.random.default_rng([settings.seed, 1])
     model = task.build_model(init_rng, train_rng, linear_options(settings, train_rng))
     if settings.from_run is not None:
-        load_model_values(settings.from_run, model, {"standardize": (settings.standardize, ADDED_LATER["standardize"])})
+        load_model_values(settings.from_run, model, ("standardize",), settings.as_dict(), ADDED_LATER)
     optimizer = make_optimizer(settings, list(model.parameters()))
     return task, model, optimizer, {"train": train_rng}
 

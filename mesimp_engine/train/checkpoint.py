@@ -53,22 +53,22 @@ def load_checkpoint(path, model, rngs):
     return meta["progress"], extra
 
 
-def load_model_values(run_dir, model, same=None):
+def load_model_values(run_dir, model, same=(), settings=None, defaults=None):
     """Set ``model``'s parameter values from the checkpoint of a finished run (its ``--out``
     folder, or the checkpoint file itself): the last epoch's weights, for GSM's start from a
-    trained dense model. Names and shapes must match, and so must the run's settings named
-    in ``same`` (setting -> this run's value; a setting the run predates counts as
-    ``missing[setting]``); ValueError names what does not."""
+    trained dense model. Names and shapes must match, and so must the settings named in
+    ``same`` between that run and ``settings`` (a dict; a setting the run predates is read
+    from ``defaults``); ValueError names what does not."""
     path = os.path.join(run_dir, "checkpoint.npz") if os.path.isdir(run_dir) else run_dir
     if not os.path.isfile(path):
         raise ValueError(f"{run_dir}: no checkpoint.npz (give a finished run's --out folder)")
     with _open(path, "give a finished run's --out folder") as data:
-        settings = json.loads(str(data["meta"]))["progress"].get("settings", {})
-        for name, (value, missing) in (same or {}).items():
-            if settings.get(name, missing) != value:
+        theirs = {**(defaults or {}), **json.loads(str(data["meta"]))["progress"].get("settings", {})}
+        for name in same:
+            if theirs.get(name) != settings[name]:
                 flag = "--" + name.replace("_", "-")
-                raise ValueError(f"{path} was trained with {flag} {settings.get(name, missing)}, this run has "
-                                 f"{value}: they must agree")
+                raise ValueError(f"{path} was trained with {flag} {theirs.get(name)}, this run has "
+                                 f"{settings[name]}: they must agree")
         for name, p in model.named_parameters():
             key = f"value/{name}"
             if key not in data.files:
