@@ -14,8 +14,11 @@ Choices where the paper's text is vague (it has lost its numbers):
   i.e. its share G[e, j] / sum_j G[e, j] is below threshold / n_units. threshold = 1 keeps
   the units with at least an average share.
 - Accumulation runs in every epoch, including the first ``start_epoch - 1`` epochs that
-  train normally; an inactive unit accumulates nothing more (it receives no gradient), so
-  once inactive for an example it stays inactive for it.
+  train normally; an inactive unit accumulates nothing more (the paper: a deactivated
+  neuron's gradients are zeros), so once inactive for an example it stays inactive for
+  it: the layer's mean can only grow. (Before session 21 the code accumulated the
+  gradient arriving at an inactive unit's cached output too, which let it come back.)
+- The cached outputs are kept in the model's dtype; the accumulated gradients in float32.
 - "Not computed": this implementation computes the layer for all units and then replaces
   the inactive ones (``sparsity.active_path``); the result and the gradients are exactly
   meAct's, the forward cost is not reduced. The report gives the share of units active.
@@ -31,9 +34,10 @@ class MeAct:
         if not hasattr(model, "activation_hooks"):
             raise ValueError(f"meAct needs an MLP-style model; {type(model).__name__} has no activation hooks")
         widths = model.hidden_sizes()
+        dtype = model.output.weight.dtype
         self.threshold, self.start, self.log = threshold, start_epoch, log
         self.grad_sum = [np.zeros((n_train, w), dtype=np.float32) for w in widths]
-        self.cache = [np.zeros((n_train, w), dtype=np.float32) for w in widths]
+        self.cache = [np.zeros((n_train, w), dtype=dtype) for w in widths]
         self.ids = None
         self.applying = False
         self.active = self.total = 0
@@ -55,7 +59,7 @@ class MeAct:
             self.total += active.size
 
             def accumulate(dy):
-                sums[ids] += np.abs(dy)
+                sums[ids] += np.abs(dy) * active  # an inactive unit receives no gradient
 
             out = active_path(h, active, cached, accumulate)
             self.cache[layer][ids] = out.value
