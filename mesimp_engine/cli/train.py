@@ -70,6 +70,9 @@ def add_parser(subparsers):
                    help="evaluate dev (and test) N times per epoch, at equal step intervals; the best dev point is "
                         "selected (the authors' C# MNIST code: 11; default 1, at the epoch's end)")
     p.add_argument("--check-finite", action="store_true", help="check every op for NaN/inf (slower)")
+    p.add_argument("--record-update", action="store_true",
+                   help="record each epoch's mean |w_t - w_(t-1)| over every parameter and step (the meSimp paper's "
+                        "average absolute update, its meAct figure); one more pass over the weights a step")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--prune-rate", type=float, default=0.1,
                    help="meSimp: a unit survives if selected by at least this share of the examples since the last prune")

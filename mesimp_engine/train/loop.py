@@ -30,6 +30,7 @@ from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
 from mesimp_engine.train.hidden_activity import model_activity
 from mesimp_engine.train.results import results_document, write_results
 from mesimp_engine.train.settings import ADDED_LATER
+from mesimp_engine.train.update_meter import UpdateMeter
 
 PHASES = ("build", "forward", "backward", "update", "linear_backward")
 RUN_ONLY = ("epochs", "progress", "out", "stop_after", "checkpoint_every", "check_finite")
@@ -70,6 +71,7 @@ class Trainer:
         self.epoch, self.step_in_epoch = 1, 0
         self.partial = None
         self.steps_this_run = 0
+        self.update_meter = UpdateMeter(optimizer.params) if settings.record_update else None
         self.checkpoint_path = os.path.join(settings.out, "checkpoint.npz")
         self.results_path = os.path.join(settings.out, "results.json")
 
@@ -97,6 +99,8 @@ class Trainer:
         self.history, self.partial = progress["history"], progress["partial"]
         if self.extension:
             self.extension.load_state(progress["extension"], arrays)
+        if self.update_meter:  # its copies are the values after the last step: the loaded ones
+            self.update_meter = UpdateMeter(self.optimizer.params)
         if self.epoch > self.settings.epochs:
             self.log(f"finished run read from {self.checkpoint_path} ({self.epoch - 1} epochs)")
         else:
@@ -164,6 +168,10 @@ class Trainer:
             loss, fraction = self.train_step(batch, acc["times"])
             if self.extension:
                 self.extension.after_step(len(indices))
+            if self.update_meter:
+                change, entries = self.update_meter.measure()
+                acc["update_abs"] = acc.get("update_abs", 0.0) + change
+                acc["update_entries"] = acc.get("update_entries", 0) + entries
             acc["loss"] += loss
             acc["fraction"] += fraction
             self.step_in_epoch += 1
@@ -197,6 +205,8 @@ class Trainer:
         activity = model_activity(self.task, self.model)
         if activity is not None:
             record["hidden_activity"] = activity
+        if self.update_meter:
+            record["mean_abs_update"] = acc["update_abs"] / max(acc["update_entries"], 1)
         if s.evals_per_epoch > 1:
             record["evaluations"] = acc["evaluations"] + [{"step": n_steps, "dev": dev, "test": test}]
         if self.extension:
@@ -210,6 +220,7 @@ class Trainer:
             f"(linear {t['linear_backward']:.2f}s) update {t['update']:.2f}s  "
             f"| updated {100 * record['updated_fraction']:.1f}% of weights | hidden {self.model.hidden_sizes()}"
             + _largest_outputs(activity)
+            + (f"  mean |dw| {record['mean_abs_update']:.3g}" if self.update_meter else "")
         )
         self.epoch += 1
         self.step_in_epoch = 0

@@ -30,7 +30,7 @@ from mesimp_engine.train.settings import ADDED_LATER, TrainSettings
 
 PHASES = ("build", "forward", "backward", "update")
 
-NOT_COMPUTED = ("out", "data_dir", "progress", "checkpoint_every", "stop_after", "check_finite")
+NOT_COMPUTED = ("out", "data_dir", "progress", "checkpoint_every", "stop_after", "check_finite", "record_update")
 """Settings that do not change what a run computes."""
 
 

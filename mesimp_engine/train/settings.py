@@ -30,7 +30,7 @@ DEFAULT_COMPRESSION = {"dropback": 25.0, "gsm": 60.0}
 GSM_DEFAULTS = {"lr": 0.01, "momentum": 0.99, "nesterov": True, "weight_decay": 5e-4, "batch_size": 256}
 ADDED_LATER = {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "compression": None, "from_run": None,
                "lr_schedule": "constant", "lr_steps": None, "lr_decay": 0.1, "warmup_epochs": 0.0,
-               "standardize": False}
+               "standardize": False, "record_update": False}
 """Flags added after runs had been made, with the value those runs had: resuming such a run,
 or comparing it in ``report``, reads a missing flag as this value."""
 OPTIMIZERS = ("adam", "adagrad", "sgd")
@@ -83,6 +83,7 @@ class TrainSettings:
     adam_eps: str = "pytorch"
     evals_per_epoch: int = 1
     check_finite: bool = False
+    record_update: bool = False
     prune_rate: float = 0.1
     prune_interval: int = None
     prune_points: int = 8

@@ -241,6 +241,24 @@ def test_meact_stopped_mid_epoch_resumes_identically(prepared_data, tmp_path):
     assert full["meact"] == resumed["meact"]
 
 
+def test_record_update_changes_no_score_and_resumes_identically(prepared_data, tmp_path):
+    """--record-update adds each epoch's mean |w_t - w_(t-1)| without changing a number, and
+    a run stopped mid-epoch and resumed records the same values."""
+    flags = ["--method", "meact", "--epochs", "2", "--meact-start", "2", *SMALL]
+    plain = _train(prepared_data, tmp_path / "plain", *flags)
+    recorded = _train(prepared_data, tmp_path / "full", *flags, "--record-update")
+    assert "mean |dw| " in recorded.stdout and "mean |dw| " not in plain.stdout
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    assert _scores(full) == _scores(json.loads((tmp_path / "plain" / "results.json").read_text()))
+    sizes = [e["mean_abs_update"] for e in full["epochs"]]
+    assert all(0 < size < 1e-2 for size in sizes)  # Adam's steps are about lr = 1e-3 or less
+    out = tmp_path / "cut"
+    _train(prepared_data, out, *flags, "--record-update", "--stop-after", "85")
+    _train(prepared_data, out, *flags, "--record-update", "--resume")
+    resumed = json.loads((out / "results.json").read_text())
+    assert [e["mean_abs_update"] for e in resumed["epochs"]] == sizes
+
+
 def test_resume_removes_the_temporary_file_a_killed_writer_left(prepared_data, tmp_path):
     """SIGKILL during an atomic write leaves its ``.tmp-`` file beside the checkpoint; the
     resumed run removes it and says so (the kill test above cannot always hit that moment)."""
