@@ -10,7 +10,8 @@ def add_parser(subparsers):
     parser = subparsers.add_parser("reproduce", help="run the rows of one of the papers' tables",
                                    description=__doc__.split("\n\n")[0])
     parser.add_argument("table", choices=list(TABLES),
-                        help="table1-table8 and figure4: the meProp paper's; mesimp: the meSimp paper's simplification")
+                        help="table1-table8 and figure4: the meProp paper's; mesimp: the meSimp paper's simplification; "
+                             "meact: its meAct figure (accuracy and average update by epoch)")
     parser.add_argument("--scale", choices=list(SCALES), default="quick",
                         help="smoke (minutes: checks the pipeline), quick (a tenth of the data, the default) or "
                              "full (the papers' settings: hours)")

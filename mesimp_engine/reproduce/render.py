@@ -18,7 +18,8 @@ def markdown(document):
     if any(r.get("task") in ("pos", "parse") for r in document["rows"]):
         note += " POS and parsing: UD English EWT (the paper: Penn Treebank)."
     render = {"pairs": _pairs_markdown, "timing": _timing_markdown, "scores": _scores_markdown,
-              "bench": _bench_markdown, "steps": _steps_markdown, "sweep": _sweep_markdown}[document.get("kind", "pairs")]
+              "bench": _bench_markdown, "steps": _steps_markdown, "sweep": _sweep_markdown,
+              "curves": _curves_markdown}[document.get("kind", "pairs")]
     return render(document, title, note)
 
 
@@ -127,6 +128,71 @@ def _sweep_markdown(document, title, note):
         lines.append(f"| {r['series']} | {r['percent']:g} | {size} | {'-' if paper is None else f'{paper:.2f}'} "
                      f"| {r['ours']['best_epoch']} | {r['ours']['dev']:.2f} | {r['ours']['test']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def _curve_rows(document):
+    """(the dense row, the meAct row) of a curves document."""
+    rows = {r["method"]: r for r in document["rows"]}
+    return rows["dense"], rows["meact"]
+
+
+def _after_start(row, start):
+    return [e for e in row["ours"]["epochs"] if e["epoch"] >= start]
+
+
+def _curves_markdown(document, title, note):
+    dense, meact = _curve_rows(document)
+    start = meact["ours"]["meact_start"]
+    claims = meact["published"]
+    lines = [title, "", note + f" Both runs share the seed; meAct starts at epoch {start}, so the lines coincide "
+             f"before it. The paper's figure has lost its numbers; its claims: accuracy {claims['accuracy']}, and the "
+             f"average absolute update {claims['update']}. Mean \\|dw\\|: the mean of \\|w_t - w_(t-1)\\| over every "
+             "parameter and step of the epoch.", "",
+             _cells(["epoch", "dense: dev", "dense: test", "dense: mean \\|dw\\|", "meAct: dev", "meAct: test",
+                     "meAct: mean \\|dw\\|", "meAct: units active"]), _cells(["---"] * 8)]
+    for d, m in zip(dense["ours"]["epochs"], meact["ours"]["epochs"]):
+        lines.append(_cells([str(d["epoch"]), f"{d['dev']:.2f}", f"{d['test']:.2f}", f"{d['mean_abs_update']:.3g}",
+                             f"{m['dev']:.2f}", f"{m['test']:.2f}", f"{m['mean_abs_update']:.3g}",
+                             f"{100 * m['active_share']:.1f}%"]))
+    d_after, m_after = _after_start(dense, start), _after_start(meact, start)
+    if d_after and m_after:
+        n = min(len(d_after), len(m_after))
+        gap = sum(m["dev"] - d["dev"] for d, m in zip(d_after, m_after)) / n
+        ratio = sum(m["mean_abs_update"] / d["mean_abs_update"] for d, m in zip(d_after, m_after)) / n
+        lines += ["", f"From epoch {start} on ({n} epochs): meAct's dev accuracy minus dense's, on average "
+                  f"{gap:+.2f} points; meAct's mean \\|dw\\| over dense's, on average {ratio:.2f}x."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(document, path):
+    """Draw the meAct figure: dev accuracy and the average absolute update by epoch, dense and
+    meAct, with meAct's start marked; False (nothing drawn) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    dense, meact = _curve_rows(document)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for row, label, style in ((dense, "dense", "-o"), (meact, "meAct", "-s")):
+        epochs = [e["epoch"] for e in row["ours"]["epochs"]]
+        top.plot(epochs, [e["dev"] for e in row["ours"]["epochs"]], style, label=label)
+        bottom.plot(epochs, [e["mean_abs_update"] for e in row["ours"]["epochs"]], style, label=label)
+    for ax in (top, bottom):
+        ax.axvline(meact["ours"]["meact_start"] - 0.5, color="gray", ls="--", lw=0.8)
+        ax.legend(fontsize=8)
+    top.set_ylabel("dev accuracy (%)")
+    bottom.set_ylabel("mean |w_t - w_(t-1)|")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("epoch")
+    bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    top.set_title(f"meSimp paper, the meAct figure (ours), scale {document['scale']}")
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    plt.close(fig)
+    return True
 
 
 def plot_sweep(document, path):

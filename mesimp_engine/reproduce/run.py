@@ -23,7 +23,7 @@ import numpy as np
 from mesimp_engine.atomic_file import atomic_write, write_json
 from mesimp_engine.bench.harness import environment
 from mesimp_engine.reproduce.jobs import HEARTBEAT_S, finished_line, started_line, threads_per_job, train_runs
-from mesimp_engine.reproduce.render import markdown, plot_sweep
+from mesimp_engine.reproduce.render import markdown, plot_curves, plot_sweep
 from mesimp_engine.reproduce.tables import PROTOCOLS, TABLE8_SETTINGS, TABLES, protocol_settings
 from mesimp_engine.train.build import build_run, make_extension
 from mesimp_engine.train.loop import PHASES, Trainer
@@ -82,9 +82,10 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
     write_json(document, os.path.join(out, f"{table}.json"))  # out exists: _claim made it
     text = markdown(document)
     atomic_write(os.path.join(out, f"{table}.md"), lambda f: f.write(text.encode()))
-    if spec["kind"] == "sweep":
+    if spec["kind"] in ("sweep", "curves"):
         path = os.path.join(out, f"{table}.png")
-        log(f"wrote {path}" if plot_sweep(document, path) else
+        draw = plot_sweep if spec["kind"] == "sweep" else plot_curves
+        log(f"wrote {path}" if draw(document, path) else
             f"{table}.png not drawn: matplotlib is not installed (pip install 'mesimp_engine[plot]')")
     return document
 
@@ -104,6 +105,8 @@ def _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol, jobs=
     for row, (_, settings), doc in zip(spec["rows"], runs, docs):
         ours = {"best_epoch": doc["best_epoch"], "dev": doc["dev"], "test": doc["test"],
                 "hidden_sizes": doc["hidden_sizes"], **epoch_times(doc["epochs"]), "run": settings.out}
+        if spec["kind"] == "curves":
+            ours.update(curves(doc, settings))
         rows.append({"group": row.group, "model": row.model(settings.hidden), "task": row.task,
                      "optimizer": row.optimizer, "method": row.method, "k": row.k, "hidden": settings.hidden,
                      "layers": settings.layers, "dropout": settings.dropout, "batch_size": settings.batch_size,
@@ -242,6 +245,20 @@ def _claim(out, scale, seed, protocol):
         return
     os.makedirs(out, exist_ok=True)
     write_json(mine, path)
+
+
+def curves(doc, settings):
+    """A figure's per-epoch lines from a run's results: dev and test, training loss and the
+    average absolute update (``--record-update``); for meAct, the epoch it starts and the
+    share of units active each epoch."""
+    epochs = [{"epoch": e["epoch"], "dev": e["dev"], "test": e["test"], "train_loss": e["train_loss"],
+               "mean_abs_update": e.get("mean_abs_update")} for e in doc["epochs"]]
+    lines = {"epochs": epochs}
+    if settings.method == "meact":
+        lines["meact_start"] = settings.meact_start
+        for line, record in zip(epochs, doc["meact"]["epochs"]):
+            line["active_share"] = record["active_share"]
+    return lines
 
 
 def epoch_times(epochs):

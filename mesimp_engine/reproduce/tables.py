@@ -39,6 +39,12 @@ and the scales it runs them at (SPEC section 6; all of the meProp paper's tables
   k/h at h = 500, for top-k meProp, random-k, and dense MLPs whose hidden layers have k
   units; the dense 500-unit baseline at 100% (values read off the plot; the paper gives no
   top-k point at 2% and no MLP point at 16%: its MLP series stops at 10%).
+- ``meact``: the meSimp paper's meAct figure (MNIST, Adam): dev accuracy and the average
+  absolute parameter update (``--record-update``) by epoch, for a dense run and a meAct run
+  of the same seed that trains normally until meAct starts (at full scale from epoch 11
+  of 20; the paper's figure has lost its numbers, so the start is our choice and the
+  published values are the figure's two claims, not points). Both runs record the update,
+  so their folders are their own (the ``ru`` tag), not Table 1's.
 - ``mesimp``: the meSimp paper's simplification results (Adam): the hidden width left
   after simplification and the score, against the dense model. MNIST runs at the authors'
   setting (mini-batch 100, k = 160, prune rate 0.1, 8 prune points an epoch, cycles of 5
@@ -62,7 +68,8 @@ from dataclasses import dataclass, field, replace
 
 
 TASK_NAMES = {"mnist": "MNIST", "pos": "POS-Tag", "parse": "Parsing"}
-METHOD_NAMES = {"meprop": "meProp", "randk": "random-k", "unified": "unified meProp", "mesimp": "meSimp"}
+METHOD_NAMES = {"meprop": "meProp", "randk": "random-k", "unified": "unified meProp", "mesimp": "meSimp",
+                "meact": "meAct"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,8 @@ class Row:
     dropout: float = None
     batch_size: int = None
     """A row's own number of hidden layers, dropout and mini-batch, else the task's defaults."""
+    record_update: bool = None
+    """The run records the average absolute update (``--record-update``)."""
     section: str = None
     """The row's group in the Markdown table when it is not the task and optimizer."""
 
@@ -96,11 +105,14 @@ class Row:
         """The paper's name of the row's model, with the hidden size it was run at."""
         if self.method == "dense":
             return f"{'LSTM' if self.task == 'pos' else 'MLP'} (h={hidden})"
+        if self.k is None:
+            return f"{METHOD_NAMES[self.method]} (h={hidden})"
         return f"{METHOD_NAMES[self.method]} (k={self.k})"
 
     def overrides(self):
         """The row's own training settings (``TrainSettings`` fields)."""
-        own = {"hidden": self.hidden, "layers": self.layers, "dropout": self.dropout, "batch_size": self.batch_size}
+        own = {"hidden": self.hidden, "layers": self.layers, "dropout": self.dropout, "batch_size": self.batch_size,
+               "record_update": self.record_update}
         return {key: value for key, value in own.items() if value is not None}
 
     def run_name(self, scale):
@@ -112,7 +124,8 @@ class Row:
     @property
     def name(self):
         """A folder name for the row's run: equal settings, equal names."""
-        tags = (("k", self.k), ("h", self.hidden), ("l", self.layers), ("d", self.dropout), ("b", self.batch_size))
+        tags = (("k", self.k), ("h", self.hidden), ("l", self.layers), ("d", self.dropout), ("b", self.batch_size),
+                ("ru", self.record_update))
         return "_".join([self.task, self.optimizer, self.method]
                         + [f"{tag}{value:g}" for tag, value in tags if value is not None])
 
@@ -184,6 +197,21 @@ def _figure4():
     rows += [Row("mnist", "adam", "randk", 5 * p, {"test": v}, "meProp random-k", p) for p, v in random.items()]
     rows += [Row("mnist", "adam", "dense", None, {"test": v}, "dense MLP of h = k", p, 5 * p) for p, v in small.items()]
     return rows
+
+
+def _meact():
+    claims = {"dense": {}, "meact": {"accuracy": "rises above the baseline once meAct is on",
+                                     "update": "drops sharply once meAct is on"}}
+    return [Row("mnist", "adam", method, None, claims[method], record_update=True) for method in ("dense", "meact")]
+
+
+MEACT_SCALES = {
+    "smoke": {"mnist": {"limit_train": 500, "limit_eval": 200, "epochs": 3, "hidden": 64, "meact_start": 2}},
+    "quick": {"mnist": {"limit_train": 11000, "epochs": 6, "meact_start": 4}},
+    "full": {"mnist": {"meact_start": 11}},
+}
+"""The meAct figure's scales: the dense row gets ``meact_start`` too (it does not use it),
+so the two runs share every setting but the method."""
 
 
 MNIST_ONLY_SCALES = {
@@ -337,6 +365,12 @@ TABLES = {
         "scales": MNIST_ONLY_SCALES,
         "title": "meProp (ICML 2017), Figure 4: MNIST test accuracy against k/h, top-k, random-k and small MLPs",
         "rows": _figure4(),
+    },
+    "meact": {
+        "kind": "curves",
+        "scales": MEACT_SCALES,
+        "title": "meSimp (TKDE), the meAct figure: dev accuracy and average absolute update by epoch, dense against meAct (Adam)",
+        "rows": _meact(),
     },
     "mesimp": {
         "kind": "scores",

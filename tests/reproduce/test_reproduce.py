@@ -116,6 +116,33 @@ def test_figure4_runs_every_point_and_draws_it_when_matplotlib_is_there(data_dir
         assert (tmp_path / "figure4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_meact_figure_pairs_a_dense_and_a_meact_run_of_one_seed(data_dir, tmp_path):
+    proc = _reproduce(data_dir, tmp_path, "meact", "--scale", "smoke", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads((tmp_path / "meact.json").read_text())
+    dense, meact = document["rows"]
+    assert (dense["method"], meact["method"]) == ("dense", "meact")
+    start = meact["ours"]["meact_start"]
+    assert start == TABLES["meact"]["scales"]["smoke"]["mnist"]["meact_start"]
+    for row, spec in zip(document["rows"], TABLES["meact"]["rows"]):
+        run = json.loads((_folder(tmp_path, spec, "meact") / "results.json").read_text())
+        assert run["settings"]["record_update"] is True
+        assert [(e["dev"], e["mean_abs_update"]) for e in row["ours"]["epochs"]] == [
+            (e["dev"], e["mean_abs_update"]) for e in run["epochs"]]
+    before = [e for e in meact["ours"]["epochs"] if e["epoch"] < start]
+    assert before and before == [{**e, "active_share": 1.0} for e in dense["ours"]["epochs"][:len(before)]]
+    assert all(e["active_share"] < 1 for e in meact["ours"]["epochs"] if e["epoch"] >= start)
+    table = (tmp_path / "meact.md").read_text()
+    first = meact["ours"]["epochs"][-1]
+    assert f"| {first['epoch']} | " in table and f"{first['mean_abs_update']:.3g}" in table
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "meact.png not drawn: matplotlib is not installed" in proc.stdout
+    else:
+        assert (tmp_path / "meact.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def _mtimes(out):
     return {p.name: (p / "results.json").stat().st_mtime_ns for p in out.iterdir() if p.is_dir()}
 
