@@ -130,6 +130,19 @@ def _sweep_markdown(document, title, note):
     return "\n".join(lines) + "\n"
 
 
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, or None when matplotlib is not
+    installed (the ``plot`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
 def _curve_rows(document):
     """(the dense row, the meAct row) of a curves document."""
     rows = {r["method"]: r for r in document["rows"]}
@@ -167,13 +180,11 @@ def _curves_markdown(document, title, note):
 def plot_curves(document, path):
     """Draw the meAct figure: dev accuracy and the average absolute update by epoch, dense and
     meAct, with meAct's start marked; False (nothing drawn) without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return False
+    from matplotlib.ticker import MaxNLocator
+
     dense, meact = _curve_rows(document)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     for row, label, style in ((dense, "dense", "-o"), (meact, "meAct", "-s")):
@@ -187,7 +198,7 @@ def plot_curves(document, path):
     bottom.set_ylabel("mean |w_t - w_(t-1)|")
     bottom.set_yscale("log")
     bottom.set_xlabel("epoch")
-    bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     top.set_title(f"meSimp paper, the meAct figure (ours), scale {document['scale']}")
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
@@ -198,12 +209,8 @@ def plot_curves(document, path):
 def plot_sweep(document, path):
     """Draw the figure's series, the paper's dashed and ours solid, test accuracy against k/h
     on a log axis; False (nothing drawn) without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return False
     fig, ax = plt.subplots(figsize=(7, 4.5))
     series = [r["series"] for r in document["rows"] if r["percent"] < 100]
