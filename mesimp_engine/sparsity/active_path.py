@@ -10,8 +10,9 @@ class ActivePath(Op):
     """y = where(active, h, cached).  h, cached: (B, n); active: (B, n) bool.
     dh = dy where active, else 0 (an inactive unit receives no gradient).
 
-    ``on_grad(dy)`` receives the gradient of the layer's output (B, n) in backward: meAct
-    accumulates its absolute values per example.
+    ``on_grad(dh)`` receives, in backward, the gradient each unit receives (B, n): dy where
+    active, 0 where not. meAct accumulates its absolute values per example, so an inactive
+    unit accumulates nothing.
     """
 
     def __init__(self, active, cached, on_grad=None):
@@ -24,9 +25,10 @@ class ActivePath(Op):
         return np.where(self.active, h, self.cached)
 
     def backward(self, dy, needs):
+        dh = dy * self.active
         if self.on_grad is not None:
-            self.on_grad(dy)
-        return (dy * self.active,)
+            self.on_grad(dh)
+        return (dh,)
 
 
 def active_path(h, active, cached, on_grad=None):

@@ -58,8 +58,8 @@ class MeAct:
             self.active += int(active.sum())
             self.total += active.size
 
-            def accumulate(dy):
-                sums[ids] += np.abs(dy) * active  # an inactive unit receives no gradient
+            def accumulate(dh):
+                sums[ids] += np.abs(dh)  # what each unit receives: 0 where inactive
 
             out = active_path(h, active, cached, accumulate)
             self.cache[layer][ids] = out.value
