@@ -4,7 +4,7 @@ It makes visible what decides meProp's MNIST accuracy in the papers' setting: wi
 the top-20 of 500 units per example, the first hidden layer's outputs grow step after step
 (after 300 steps their mean |h| is about 20 times dense back propagation's), the second
 layer's largest output reaches the hundreds and most of its units fall silent; the network
-then recovers slowly (README, "MNIST").
+then recovers slowly (docs/mnist-meprop.md).
 
 Computed on a fixed probe, the task's first ``PROBE_EXAMPLES`` training inputs, in
 evaluation mode (no dropout, no meProp), so that epochs and runs compare.

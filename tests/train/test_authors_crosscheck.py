@@ -2,7 +2,7 @@
 
 The fixture holds the per-step loss of the meProp authors' C# MNIST code (k = 20, Adam, the
 element-wise clip at 5, double precision) run from the engine's initial weights and example
-order (its header says how it was made; the README, "Checked against the authors' program").
+order (its header says how it was made; docs/mnist-meprop.md, "Checked against the authors' program").
 With the authors' Adam form the engine retraces their program to round-off: two programs
 that sum in different orders drift apart only after a few hundred steps (relative loss
 difference 3.7e-10 at step 300, then chaos), so 200 steps are compared at 1e-9.
