@@ -113,9 +113,7 @@ class TrainSettings:
             self.layers, self.hidden = len(self.widths), max(self.widths)
             if min(self.widths) < 1:
                 raise ValueError(f"--widths must be positive, got {self.widths}")
-        for name in ("epochs", "batch_size", "hidden", "layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        self._check_counts()
         if self.k is not None and self.method not in WEIGHT_BUDGET_METHODS and not 1 <= self.k <= self.hidden:
             raise ValueError(f"--k must be between 1 and the hidden size {self.hidden}, got {self.k}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -150,8 +148,23 @@ class TrainSettings:
             raise ValueError("--dtype is for the MNIST task (the authors' C# MNIST code runs in float64)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not (math.isfinite(self.lr) and self.lr >= 0):
+            raise ValueError(f"--lr must be a number at least 0, got {self.lr}")
+        if not (math.isfinite(self.meact_threshold) and self.meact_threshold >= 0):
+            raise ValueError(f"--meact-threshold must be a number at least 0, got {self.meact_threshold}")
         self._check_sgd_options()
         return self
+
+    def _check_counts(self):
+        """The integer flags: sizes and counts at least 1 (the optional ones when given),
+        the seed, --checkpoint-every and --cycle (0 turns them off) at least 0."""
+        at_least = {"epochs": 1, "batch_size": 1, "hidden": 1, "layers": 1, "limit_train": 1, "limit_eval": 1,
+                    "stop_after": 1, "prune_points": 1, "prune_interval": 1, "meact_start": 1,
+                    "seed": 0, "checkpoint_every": 0, "cycle": 0}
+        for name, least in at_least.items():
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
 
     def _resolve_weight_budget(self):
         """DropBack's and GSM's defaults and checks (before the task's defaults fill k)."""

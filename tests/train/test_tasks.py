@@ -106,3 +106,24 @@ def test_init_setting_is_checked():
         TrainSettings(task="mnist", adam_eps="csharp").resolve()
     with pytest.raises(ValueError, match="--adam-eps is for --optimizer adam"):
         TrainSettings(task="mnist", optimizer="adagrad", adam_eps="authors").resolve()
+
+
+def test_numeric_flags_are_checked_before_training():
+    import pytest
+
+    from mesimp_engine.train.settings import TrainSettings
+
+    bad = [({"seed": -1}, "--seed must be at least 0"), ({"limit_train": 0}, "--limit-train must be at least 1"),
+           ({"limit_eval": 0}, "--limit-eval must be at least 1"), ({"stop_after": 0}, "--stop-after must be at least 1"),
+           ({"checkpoint_every": -5}, "--checkpoint-every must be at least 0"),
+           ({"method": "mesimp", "prune_points": 0}, "--prune-points must be at least 1"),
+           ({"method": "mesimp", "prune_interval": 0}, "--prune-interval must be at least 1"),
+           ({"method": "mesimp", "cycle": -1}, "--cycle must be at least 0"),
+           ({"method": "meact", "meact_start": 0}, "--meact-start must be at least 1"),
+           ({"method": "meact", "meact_threshold": -1.0}, "--meact-threshold must be a number at least 0"),
+           ({"lr": -0.1}, "--lr must be a number at least 0"), ({"lr": float("nan")}, "--lr must be a number")]
+    for flags, message in bad:
+        with pytest.raises(ValueError, match=message):
+            TrainSettings(task="mnist", **flags).resolve()
+    ok = TrainSettings(task="mnist", method="mesimp", seed=0, lr=0.0, cycle=0, checkpoint_every=0).resolve()
+    assert (ok.seed, ok.lr, ok.cycle) == (0, 0.0, 0)
