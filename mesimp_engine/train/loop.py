@@ -93,8 +93,9 @@ class Trainer:
         saved = {k: v for k, v in {**ADDED_LATER, **progress["settings"]}.items() if k not in run_only}
         now = {k: v for k, v in self.settings.as_dict().items() if k not in run_only}
         if saved != now:
-            diff = sorted(k for k in now if saved.get(k) != now[k])
-            raise ValueError(f"cannot resume {self.checkpoint_path}: settings differ ({', '.join(diff)})")
+            diff = "; ".join(f"--{k.replace('_', '-')} {_shown(saved.get(k))} there, {_shown(now[k])} now"
+                             for k in sorted(now) if saved.get(k) != now[k])
+            raise ValueError(f"cannot resume {self.checkpoint_path}: settings differ ({diff})")
         self.epoch, self.step_in_epoch = progress["epoch"], progress["step"]
         self.history, self.partial = progress["history"], progress["partial"]
         if self.extension:
@@ -300,3 +301,8 @@ def _progress(total, initial, desc, enabled):
 
     return tqdm(total=total, initial=initial, desc=desc, unit="step", leave=False, file=sys.stderr,
                 disable=not enabled, mininterval=0.5, dynamic_ncols=True)
+
+
+def _shown(value):
+    """A setting as the resume error shows it: a flag left out reads "unset"."""
+    return "unset" if value is None else value

@@ -149,7 +149,7 @@ def test_divergence_names_epoch_step_and_layer(prepared_data, tmp_path):
 def test_resume_refuses_other_settings(prepared_data, tmp_path):
     _train(prepared_data, tmp_path, "--epochs", "1", *SMALL)
     proc = _train(prepared_data, tmp_path, "--epochs", "2", "--seed", "5", *SMALL, "--resume", check=False)
-    assert proc.returncode == 2 and "settings differ (seed)" in proc.stderr
+    assert proc.returncode == 2 and "settings differ (--seed 1 there, 5 now)" in proc.stderr
 
 
 @pytest.mark.parametrize("damage", ["cut short", "not a checkpoint", "no training state"])
@@ -286,7 +286,7 @@ def test_cosine_schedule_anneals_to_zero_and_resumes_identically(prepared_data, 
     out = tmp_path / "cut"
     _train(prepared_data, out, *flags, "--stop-after", "70")
     refused = _train(prepared_data, out, *[f if f != "2" else "3" for f in flags], "--resume", check=False)
-    assert refused.returncode != 0 and "settings differ (epochs)" in refused.stderr
+    assert refused.returncode != 0 and "settings differ (--epochs 2 there, 3 now)" in refused.stderr
     _train(prepared_data, out, *flags, "--resume")
     assert _scores(json.loads((out / "results.json").read_text())) == _scores(full)
 
