@@ -17,6 +17,10 @@ class NonFiniteError(EngineError, FloatingPointError):
     """NaN or inf produced by an op's forward or backward (finite-check mode)."""
 
 
+class TrainingDiverged(EngineError, RuntimeError):
+    """A training step's loss became NaN or inf."""
+
+
 def describe(op, node_name=None):
     """'Affine' or 'Affine (layer mlp.0)': how errors name an op."""
     label = type(op).__name__ if not isinstance(op, str) else op

@@ -18,7 +18,11 @@ def add_parser(subparsers):
     parser.add_argument("--out", help="folder for the rows' runs and TABLE.md, TABLE.json (default "
                                       "runs/reproduce/SCALE, or SCALE-authors with --protocol authors)")
     parser.add_argument("--data-dir", default="data", help="prepared data folder (prepared on first use)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, help="the runs' seed (default 1)")
+    parser.add_argument("--seeds", type=_seed_list, metavar="S1,S2,...",
+                        help="two or more seeds (a list, or a range as 1-4) for the tables of trained scores: each "
+                             "seed's rows run under OUT/seed<S>/ and TABLE.md gives their means, +- the seeds' "
+                             "standard deviation (default --out: runs/reproduce/SCALE-seeds)")
     parser.add_argument("--protocol", choices=["defaults", "authors"], default="defaults",
                         help="authors: the MNIST rows train as the authors' C# program does (their initialisation, "
                              "gradient clipping at 5, 11 dev evaluations an epoch, their Adam eps); "
@@ -41,12 +45,30 @@ def run(args):
     from mesimp_engine.reproduce.render import markdown
     from mesimp_engine.reproduce.run import reproduce
 
-    out = args.out or os.path.join("runs", "reproduce", args.scale + ("-authors" if args.protocol == "authors" else ""))
+    if args.seeds and args.seed is not None:
+        raise UserError("give --seed (one seed) or --seeds (several), not both")
+    suffix = ("-authors" if args.protocol == "authors" else "") + ("-seeds" if args.seeds else "")
+    out = args.out or os.path.join("runs", "reproduce", args.scale + suffix)
     try:
-        document = reproduce(args.table, args.scale, out, args.data_dir, args.seed, progress=args.progress,
-                             protocol=args.protocol, jobs=args.jobs)
+        seed = 1 if args.seed is None else args.seed
+        document = reproduce(args.table, args.scale, out, args.data_dir, seed, progress=args.progress,
+                             protocol=args.protocol, jobs=args.jobs, seeds=args.seeds)
     except (ValueError, DataError, RunFailed) as error:
         raise UserError(str(error)) from None
     print(markdown(document))
     print(f"wrote {os.path.join(out, args.table)}.md and .json")
     return 0
+
+
+def _seed_list(text):
+    """'1,2,5' or '1-4' (or both: '1-3,7') as a list of seeds."""
+    import argparse
+
+    seeds = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            seeds.extend(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are a list of integers or a range, as 1,2,3 or 1-4; got {text!r}")
+    return seeds

@@ -8,7 +8,7 @@ from mesimp_engine.atomic_file import atomic_write
 def markdown(document):
     """The table as Markdown: the paper's columns, then ours."""
     title = f"# {document['title']}"
-    note = f"Scale `{document['scale']}`, seed {document['seed']}; {SCALE_NOTES[document['scale']]}"
+    note = f"Scale `{document['scale']}`, {_seeds(document)}; {SCALE_NOTES[document['scale']]}"
     if document.get("protocol") == "authors":
         note += (" MNIST rows with the authors' protocol (`--protocol authors`: their initialisation, clipping at 5, "
                  "11 dev evaluations an epoch, their Adam eps).")
@@ -33,7 +33,7 @@ def _pairs_markdown(document, title, note):
         p, o = r["published"], r["ours"]
         lines.append(f"| {r['group']} | {r['model']} | {p['iter']} | {p['backprop_s']:,.1f}{_times(p.get('speedup'))} "
                      f"| {p['dev']:.2f} | {p['test']:.2f} | {o['best_epoch']} "
-                     f"| {o['linear_backward_s']:.2f}{_times(o['speedup'])} | {o['dev']:.2f} | {o['test']:.2f} |")
+                     f"| {o['linear_backward_s']:.2f}{_times(o['speedup'])} | {_score(o, 'dev')} | {_score(o, 'test')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -65,8 +65,9 @@ def _scores_markdown(document, title, note):
         p, o = r["published"], r["ours"]
         sizes = o["hidden_sizes"]
         lines.append(_cells([r["group"], r["model"], *([f"{p['dimension']:g}"] if widths else []), f"{p['test']:.2f}",
-                             str(o["best_epoch"]), f"{o['dev']:.2f}", f"{o['test']:.2f}",
-                             *([f"{sum(sizes) / len(sizes):.0f} ({', '.join(map(str, sizes))})"] if widths else [])]))
+                             str(o["best_epoch"]), _score(o, "dev"), _score(o, "test"),
+                             *([f"{sum(sizes) / len(sizes):.0f} ({', '.join(f'{w:g}' for w in sizes)})"]
+                               if widths else [])]))
     return "\n".join(lines) + "\n"
 
 
@@ -113,6 +114,21 @@ def _steps_markdown(document, title, note):
                              "-" if per_example is None else
                              f"{1e3 * per_example:.2f}{_times(o['per_example_speedup'])}"]))
     return "\n".join(lines) + "\n"
+
+
+def _seeds(document):
+    """'seed 1', or for a table over several seeds what its numbers are."""
+    seeds = document.get("seeds")
+    if not seeds:
+        return f"seed {document['seed']}"
+    return (f"seeds {', '.join(map(str, seeds))}: each number is the mean over the seeds, +- the seeds' standard "
+            "deviation for dev and test, the best epochs their range; each seed's own table is under seed<S>/")
+
+
+def _score(ours, key):
+    """A dev or test score, with the seeds' standard deviation when there are several."""
+    sd = ours.get(f"{key}_sd")
+    return f"{ours[key]:.2f}" if sd is None else f"{ours[key]:.2f} +- {sd:.2f}"
 
 
 def _cells(values):

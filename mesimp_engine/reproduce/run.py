@@ -54,29 +54,70 @@ def train_row(settings, log, heartbeat_s=None):
     return trainer.fit()
 
 
+SEEDED_KINDS = ("pairs", "timing", "scores")
+"""The kinds of table ``seeds`` applies to: tables of trained runs' scores and times (a figure
+plots one seed's runs; tables 7 and 8 time kernels and steps)."""
+
+
 def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=1, log=print, progress=False,
-              protocol="defaults", jobs=1):
+              protocol="defaults", jobs=1, seeds=None):
     """Run every row of ``table`` at ``scale``; write ``TABLE.md`` and ``TABLE.json`` under
     ``out`` and return the JSON document. ``progress``: a progress bar per epoch (one run
     at a time only); ``protocol``: "defaults" or "authors" (``PROTOCOLS``); ``jobs``: runs
     trained at a time, each in a process of its own (``reproduce.jobs``; the timing tables,
-    7 and 8, measure in this process whatever ``jobs`` says)."""
+    7 and 8, measure in this process whatever ``jobs`` says). ``seeds``: two or more seeds
+    instead of ``seed`` (``SEEDED_KINDS``): each seed's rows run under ``OUT/seed<S>/``, as a
+    call with that seed and that ``out`` would (with that seed's table there), and
+    ``OUT/TABLE.md`` gives the rows' means over the seeds (``over_seeds``)."""
     spec = TABLES[table]
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
-    _claim(out, scale, seed, protocol)
+    if seeds is not None:
+        return _reproduce_seeds(table, spec, scale, out, data_dir, list(seeds), log, progress, protocol, jobs)
+    _claim(out, {"scale": scale, "seed": seed, "protocol": protocol})
     if spec["kind"] == "bench":
         rows = _measure_rows(spec, scale, seed, log)
     elif spec["kind"] == "steps":
         rows = _time_steps(spec, scale, data_dir, seed, log)
     else:
-        rows = _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol, jobs)
+        runs = _row_runs(spec, scale, out, data_dir, seed, progress and jobs == 1, protocol)
+        rows = _rows(spec, runs, _train(runs, jobs, log))
+    return _write(table, spec, out, rows, {"scale": scale, "seed": seed, "protocol": protocol}, jobs, log)
+
+
+def _reproduce_seeds(table, spec, scale, out, data_dir, seeds, log, progress, protocol, jobs):
+    """``reproduce`` with ``seeds``: every seed's runs trained together, ``jobs`` at a time."""
+    if spec["kind"] not in SEEDED_KINDS:
+        raise ValueError(f"--seeds is for the tables of trained scores (table1-table6, mesimp); {table} "
+                         f"{'plots one seed' if spec['kind'] in ('sweep', 'curves') else 'times kernels'}: give --seed")
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"--seeds needs two or more different seeds of at least 0, got {seeds}")
+    _claim(out, {"scale": scale, "seeds": "a folder each", "protocol": protocol})
+    per_seed = []
+    for seed in seeds:
+        folder = os.path.join(out, f"seed{seed}")
+        _claim(folder, {"scale": scale, "seed": seed, "protocol": protocol})
+        per_seed.append((seed, folder, _row_runs(spec, scale, folder, data_dir, seed, progress and jobs == 1, protocol)))
+    docs = iter(_train([run for _, _, runs in per_seed for run in runs], jobs, log))
+    tables = []
+    for seed, folder, runs in per_seed:
+        rows = _rows(spec, runs, [next(docs) for _ in runs])
+        claim = {"scale": scale, "seed": seed, "protocol": protocol}
+        tables.append(_write(table, spec, folder, rows, claim, jobs, lambda line: None))
+    claim = {"scale": scale, "seed": None, "seeds": seeds, "protocol": protocol}
+    return _write(table, spec, out, over_seeds([t["rows"] for t in tables]), claim, jobs, log)
+
+
+def _write(table, spec, out, rows, claim, jobs, log):
+    """The table's document (``claim``: its scale, seed or seeds and protocol): speed-ups
+    added, written as ``TABLE.json`` and ``TABLE.md`` (and a figure's ``TABLE.png``) under
+    ``out``, and returned."""
     if spec["kind"] in ("pairs", "timing"):
         _add_speedups(rows)
-    document = {"table": table, "kind": spec["kind"], "title": spec["title"], "scale": scale, "seed": seed,
-                "protocol": protocol, "rows": rows, "environment": environment()}
+    document = {"table": table, "kind": spec["kind"], "title": spec["title"], **claim, "rows": rows,
+                "environment": environment()}
     if jobs > 1 and spec["kind"] not in ("bench", "steps"):
         document["jobs"] = {"jobs": jobs, "threads": threads_per_job(jobs)}
     write_json(document, os.path.join(out, f"{table}.json"))  # out exists: _claim made it
@@ -90,17 +131,24 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
     return document
 
 
-def _train_rows(spec, scale, out, data_dir, seed, log, progress, protocol, jobs=1):
-    """Train (or read) every row's run, ``jobs`` at a time (``reproduce.jobs``); the rows of
-    the table's document."""
+def _row_runs(spec, scale, out, data_dir, seed, progress, protocol):
+    """(label, settings) of every row's run under ``out``."""
     runs = []
     for row in spec["rows"]:
-        settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress and jobs == 1, protocol)
+        settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress, protocol)
         runs.append((f"{row.group} {row.model(settings.hidden)}", settings))
+    return runs
+
+
+def _train(runs, jobs, log):
+    """Train (or read) the runs, ``jobs`` at a time (``reproduce.jobs``); their results."""
     if jobs == 1:
-        docs = _train_serially(runs, log)
-    else:
-        docs = train_runs(functools.partial(train_row, heartbeat_s=HEARTBEAT_S), runs, jobs, log)
+        return _train_serially(runs, log)
+    return train_runs(functools.partial(train_row, heartbeat_s=HEARTBEAT_S), runs, jobs, log)
+
+
+def _rows(spec, runs, docs):
+    """The rows of the table's document, from its runs' settings and results."""
     rows = []
     for row, (_, settings), doc in zip(spec["rows"], runs, docs):
         ours = {"best_epoch": doc["best_epoch"], "dev": doc["dev"], "test": doc["test"],
@@ -228,23 +276,49 @@ STEP_MODES = ("unified", "per_example")
 """The meProp methods Table 8 times at each k: the paper's, and the engine's on a CPU."""
 
 
-def _claim(out, scale, seed, protocol):
-    """Record in ``OUT/reproduce.json`` the scale, seed and protocol of the runs ``out``
-    holds, or refuse others (its rows would mix with runs of other settings, or stop at the
-    first whose settings differ)."""
+def _claim(out, mine):
+    """Record in ``OUT/reproduce.json`` what the runs ``out`` holds are (``mine``: scale, seed
+    or seeds, protocol), or refuse other runs (its rows would mix with runs of other
+    settings, or stop at the first whose settings differ)."""
     path = os.path.join(out, "reproduce.json")
-    mine = {"scale": scale, "seed": seed, "protocol": protocol}
     if os.path.exists(path):
         with open(path) as f:
             theirs = {"protocol": "defaults", **json.load(f)}
         if theirs != mine:
             def says(claim):
-                return f"scale {claim['scale']}, seed {claim['seed']}, protocol {claim['protocol']}"
+                return ", ".join(f"{key} {claim[key]}" for key in ("scale", "seed", "seeds", "protocol") if key in claim)
 
             raise ValueError(f"{out} holds the runs of {says(theirs)}: give another --out for {says(mine)}")
         return
     os.makedirs(out, exist_ok=True)
     write_json(mine, path)
+
+
+def over_seeds(rows_by_seed):
+    """The rows of several seeds' documents of one table (``rows_by_seed``, one list a seed,
+    the rows in the same order) as one: each row's ``ours`` is the mean over the seeds of
+    every number (so a speed-up here is the mean times' ratio: ``_add_speedups``), with
+    ``dev_sd`` and ``test_sd`` the seeds' sample standard deviations, ``best_epoch`` the
+    seeds' range ("14-20"), ``hidden_sizes`` each layer's mean width and ``seeds`` every
+    seed's own numbers."""
+    rows = []
+    for same in zip(*rows_by_seed):
+        ours = [r["ours"] for r in same]
+        mean = {}
+        for key, value in ours[0].items():
+            values = [o[key] for o in ours]
+            if key == "best_epoch":
+                low, high = min(values), max(values)
+                mean[key] = str(low) if low == high else f"{low}-{high}"
+            elif key == "hidden_sizes":
+                mean[key] = [round(float(np.mean(widths)), 1) for widths in zip(*values)]
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and None not in values:
+                mean[key] = float(np.mean(values))
+        for key in ("dev", "test"):
+            mean[f"{key}_sd"] = float(np.std([o[key] for o in ours], ddof=1))
+        mean["seeds"] = ours
+        rows.append({**same[0], "ours": mean})
+    return rows
 
 
 def curves(doc, settings):

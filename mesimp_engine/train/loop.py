@@ -24,21 +24,20 @@ import time
 import numpy as np
 
 from mesimp_engine.atomic_file import remove_temporaries
-from mesimp_engine.errors import NonFiniteError
+from mesimp_engine.errors import NonFiniteError, TrainingDiverged
 from mesimp_engine.graph import Graph
 from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
 from mesimp_engine.train.hidden_activity import model_activity
 from mesimp_engine.train.results import results_document, write_results
 from mesimp_engine.train.settings import ADDED_LATER
 from mesimp_engine.train.update_meter import UpdateMeter
+from mesimp_engine.train.warm_up import warm_up
 
 PHASES = ("build", "forward", "backward", "update", "linear_backward")
+WARM_UP_NOTED_S = 2.0
+"""A warm-up that took longer than this (Numba compiled, rather than loaded, kernels) says so."""
 RUN_ONLY = ("epochs", "progress", "out", "stop_after", "checkpoint_every", "check_finite")
 """Settings a resumed run may change: they do not change the numbers."""
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or inf."""
 
 
 class TrainingStopped(Exception):
@@ -244,7 +243,15 @@ class Trainer:
         return {"step": step, "dev": dev, "test": test}
 
     def fit(self):
-        """Train to the last epoch; raises ``TrainingStopped`` after ``stop_after`` steps."""
+        """Train to the last epoch; raises ``TrainingStopped`` after ``stop_after`` steps.
+        Kernels are compiled first (``warm_up``), outside the epochs' timed phases."""
+        if self.epoch <= self.settings.epochs:
+            start = time.perf_counter()
+            warm_up(self)
+            seconds = time.perf_counter() - start
+            if seconds > WARM_UP_NOTED_S:
+                self.log(f"kernels compiled in {seconds:.1f} s (first use; cached for later runs), "
+                         f"outside the epochs' times")
         while self.epoch <= self.settings.epochs:
             self.run_epoch()
             self.save()

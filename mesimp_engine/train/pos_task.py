@@ -1,6 +1,8 @@
 """The POS-tagging task: UD English EWT XPOS tags (Penn Treebank tags), one sentence per
 graph and per update, as in the papers; score: per-token accuracy."""
 
+import numpy as np
+
 from mesimp_engine.data.prepared import load_pos
 from mesimp_engine.data.vocab import replace_singletons
 from mesimp_engine.graph import Graph
@@ -34,6 +36,10 @@ class PosTask:
         self.rng = train_rng
         return BiLSTMTagger(d["n_words"], d["n_feature_values"], d["n_tags"], hidden=s.hidden,
                             dropout=s.dropout, rng=rng, dropout_rng=train_rng, lstm_options=linear_options)
+
+    def example_sizes(self):
+        """Tokens per training sentence: what decides a step's shapes (``train.warm_up``)."""
+        return np.array([len(words) for words, _, _ in self.train])
 
     def batch(self, indices):
         words, features, tags = self.train[int(indices[0])]

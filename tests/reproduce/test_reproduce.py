@@ -318,3 +318,46 @@ def test_ctrl_c_stops_every_run_at_once(data_dir, tmp_path):
     assert time.monotonic() - start < 15
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+
+
+def test_seeds_run_each_seeds_table_and_give_their_means(data_dir, tmp_path):
+    import numpy as np
+
+    out = tmp_path / "seeds"
+    proc = _reproduce(data_dir, out, "table6", "--scale", "smoke", "--seeds", "1-2", "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads((out / "table6.json").read_text())
+    assert document["seeds"] == [1, 2] and document["seed"] is None
+    per_seed = [json.loads((out / f"seed{s}" / "table6.json").read_text()) for s in (1, 2)]
+    assert [d["seed"] for d in per_seed] == [1, 2]
+    text = (out / "table6.md").read_text()
+    assert "seeds 1, 2: each number is the mean over the seeds" in text
+    for i, (row, spec_row) in enumerate(zip(document["rows"], TABLES["table6"]["rows"], strict=True)):
+        runs = [json.loads((_folder(out / f"seed{s}", spec_row, "table6") / "results.json").read_text())
+                for s in (1, 2)]
+        assert [run["settings"]["seed"] for run in runs] == [1, 2]
+        tests = [run["test"] for run in runs]
+        assert [d["rows"][i]["ours"]["test"] for d in per_seed] == tests  # each seed's table: its own runs
+        ours = row["ours"]
+        assert ours["test"] == pytest.approx(np.mean(tests))
+        assert ours["test_sd"] == pytest.approx(np.std(tests, ddof=1))
+        epochs = sorted(run["best_epoch"] for run in runs)
+        assert ours["best_epoch"] == (str(epochs[0]) if epochs[0] == epochs[1] else f"{epochs[0]}-{epochs[1]}")
+        assert f"| {ours['best_epoch']} | {ours['dev']:.2f} +- {ours['dev_sd']:.2f} | {ours['test']:.2f} +- " \
+               f"{ours['test_sd']:.2f} |" in text
+    # one seed's folder is an ordinary single-seed reproduce folder: the same call there reads it
+    again = _reproduce(data_dir, out / "seed2", "table6", "--scale", "smoke", "--seed", "2", "--no-progress")
+    assert again.returncode == 0 and "epoch   1" not in again.stdout
+    assert json.loads((out / "seed2" / "table6.json").read_text())["rows"] == per_seed[1]["rows"]
+
+
+@pytest.mark.parametrize("flags,message", [
+    (("figure4", "--seeds", "1,2"), "--seeds is for the tables of trained scores"),
+    (("table6", "--seeds", "1"), "--seeds needs two or more different seeds"),
+    (("table6", "--seeds", "1,x"), "seeds are a list of integers or a range"),
+    (("table6", "--seeds", "1,2", "--seed", "3"), "give --seed (one seed) or --seeds (several), not both"),
+])
+def test_bad_seeds_are_refused(data_dir, tmp_path, flags, message):
+    proc = _reproduce(data_dir, tmp_path / "out", *flags, "--scale", "smoke")
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
