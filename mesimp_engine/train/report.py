@@ -40,13 +40,13 @@ class ReportError(ValueError):
 
 def expand_runs(paths):
     """The run paths ``paths`` name: a ``mesimp-engine reproduce`` folder (it holds a
-    reproduce.json) stands for every finished run folder in it, in name order (one with none
-    is an error: it would add nothing to the report); other paths stand for themselves."""
+    reproduce.json) stands for every finished run folder in it, and those of the seed
+    folders in it (``reproduce --seeds``), in name order (one with none is an error: it
+    would add nothing to the report); other paths stand for themselves."""
     runs = []
     for path in paths:
         if os.path.isfile(os.path.join(path, "reproduce.json")):
-            found = sorted(os.path.join(path, name) for name in os.listdir(path)
-                           if os.path.isfile(os.path.join(path, name, "results.json")))
+            found = _finished_runs(path)
             if not found:
                 tables = sorted(name for name in os.listdir(path) if name.endswith(".md"))
                 raise ReportError(f"{path}: a reproduce folder with no finished run in it (tables 7 and 8 keep "
@@ -55,6 +55,18 @@ def expand_runs(paths):
         else:
             runs.append(path)
     return runs
+
+
+def _finished_runs(folder):
+    """The finished run folders in a reproduce folder and in its seed folders, in name order."""
+    found = []
+    for name in sorted(os.listdir(folder)):
+        inner = os.path.join(folder, name)
+        if os.path.isfile(os.path.join(inner, "results.json")):
+            found.append(inner)
+        elif os.path.isfile(os.path.join(inner, "reproduce.json")):
+            found += _finished_runs(inner)
+    return found
 
 
 def load_run(path):

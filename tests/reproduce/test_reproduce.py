@@ -345,6 +345,12 @@ def test_seeds_run_each_seeds_table_and_give_their_means(data_dir, tmp_path):
         assert ours["best_epoch"] == (str(epochs[0]) if epochs[0] == epochs[1] else f"{epochs[0]}-{epochs[1]}")
         assert f"| {ours['best_epoch']} | {ours['dev']:.2f} +- {ours['dev_sd']:.2f} | {ours['test']:.2f} +- " \
                f"{ours['test_sd']:.2f} |" in text
+    # report reads the seed folders' runs: one row a table row, over both seeds
+    report = subprocess.run([sys.executable, "-m", "mesimp_engine", "report", "--by-seed", "--json",
+                             str(tmp_path / "report.json"), str(out)], capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    groups = json.loads((tmp_path / "report.json").read_text())["runs"]
+    assert len(groups) == len(TABLES["table6"]["rows"]) and all(g["seeds"] == [1, 2] for g in groups)
     # one seed's folder is an ordinary single-seed reproduce folder: the same call there reads it
     again = _reproduce(data_dir, out / "seed2", "table6", "--scale", "smoke", "--seed", "2", "--no-progress")
     assert again.returncode == 0 and "epoch   1" not in again.stdout
