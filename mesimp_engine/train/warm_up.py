@@ -11,9 +11,11 @@ kind on each of a few of the run's mini-batches (``warm_up_batches``: the first,
 of every size where sizes differ): the same layer sizes, method, dtype and optimizer, so the
 same kernels and the same choices among them (``kernels.timed_choice`` goes round its options
 on its first calls, one per step: two steps reach both options of every choice). On the
-tagger, stepping on the first sentence alone left 8 kernels to compile in the first 4 timed
-steps; with the sentences of 7 size quantiles, none in 200. The
-throwaway is built from generators of its own, has its own optimizer and no method hooks
+tagger, stepping on the first sentence (2 tokens) alone left five kernels, meProp's unfused
+path, to compile at the fourth timed step (35 tokens); with sentences at 7 size quantiles,
+200 timed steps compiled none.
+
+The throwaway is built from generators of its own, has its own optimizer and no method hooks
 (meSimp's pruning, meAct's paths, whose few kernels are left to compile in the run), and its
 task is a shallow copy of the run's (the data shared): building a model gives the task the
 model's training generator, and the run's must stay in place. So the run's numbers are the
