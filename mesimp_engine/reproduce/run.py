@@ -76,7 +76,8 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     if seeds is not None:
         return _reproduce_seeds(table, spec, scale, out, data_dir, list(seeds), log, progress, protocol, jobs)
-    _claim(out, {"scale": scale, "seed": seed, "protocol": protocol})
+    claim = {"scale": scale, "seed": seed, "protocol": protocol}
+    _claim(out, claim)
     if spec["kind"] == "bench":
         rows = _measure_rows(spec, scale, seed, log)
     elif spec["kind"] == "steps":
@@ -84,7 +85,7 @@ def reproduce(table, scale="quick", out="runs/reproduce", data_dir="data", seed=
     else:
         runs = _row_runs(spec, scale, out, data_dir, seed, progress and jobs == 1, protocol)
         rows = _rows(spec, runs, _train(runs, jobs, log))
-    return _write(table, spec, out, rows, {"scale": scale, "seed": seed, "protocol": protocol}, jobs, log)
+    return _write(table, spec, out, rows, claim, jobs, log)
 
 
 def _reproduce_seeds(table, spec, scale, out, data_dir, seeds, log, progress, protocol, jobs):
@@ -97,14 +98,13 @@ def _reproduce_seeds(table, spec, scale, out, data_dir, seeds, log, progress, pr
     _claim(out, {"scale": scale, "seeds": "a folder each", "protocol": protocol})
     per_seed = []
     for seed in seeds:
-        folder = os.path.join(out, f"seed{seed}")
-        _claim(folder, {"scale": scale, "seed": seed, "protocol": protocol})
-        per_seed.append((seed, folder, _row_runs(spec, scale, folder, data_dir, seed, progress and jobs == 1, protocol)))
+        folder, claim = os.path.join(out, f"seed{seed}"), {"scale": scale, "seed": seed, "protocol": protocol}
+        _claim(folder, claim)
+        per_seed.append((claim, folder, _row_runs(spec, scale, folder, data_dir, seed, progress and jobs == 1, protocol)))
     docs = iter(_train([run for _, _, runs in per_seed for run in runs], jobs, log))
     tables = []
-    for seed, folder, runs in per_seed:
+    for claim, folder, runs in per_seed:
         rows = _rows(spec, runs, [next(docs) for _ in runs])
-        claim = {"scale": scale, "seed": seed, "protocol": protocol}
         tables.append(_write(table, spec, folder, rows, claim, jobs, lambda line: None))
     claim = {"scale": scale, "seed": None, "seeds": seeds, "protocol": protocol}
     return _write(table, spec, out, over_seeds([t["rows"] for t in tables]), claim, jobs, log)
