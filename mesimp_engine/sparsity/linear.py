@@ -84,6 +84,11 @@ class MePropAffine(Affine):
     def backward(self, dy, needs):
         if self.k >= dy.shape[1] // self.blocks:
             return self._backward_keeping_all(dy, needs)
+        return self._backward_sparse(dy, needs)
+
+    def _backward_sparse(self, dy, needs):
+        """The selection and the sparse products (any k >= 1: k at least the block size
+        selects every unit and gives the dense gradients, more slowly than BLAS)."""
         dy = np.ascontiguousarray(dy)
         if self.mode == "per_example":
             idx, dx, rows, dW_rows, db = meprop.per_example(self.x, self.W, dy, self.k, self.blocks, needs[0])

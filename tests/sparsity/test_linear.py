@@ -56,7 +56,13 @@ def test_sparse_backward_differs_from_dense_when_selection_drops_units():
 
 
 @pytest.mark.parametrize("mode", ["per_example", "unified", "random"])
-def test_k_equal_n_reproduces_dense_gradients(mode):
+@pytest.mark.parametrize("path", ["shortcut", "sparse kernels"])
+def test_k_equal_n_reproduces_dense_gradients(mode, path, monkeypatch):
+    """k = n: the layer takes the dense shortcut (``_backward_keeping_all``); forced through
+    its sparse path instead (selection of every unit, then the meProp kernels), it must
+    give the same gradients."""
+    if path == "sparse kernels":
+        monkeypatch.setattr(MePropAffine, "_backward_keeping_all", MePropAffine._backward_sparse)
     rng = np.random.default_rng(3)
     dense = nn.Linear(7, 5, rng=0, dtype=np.float64)
     sparse = nn.Linear(7, 5, rng=0, dtype=np.float64, k=5, mode=mode, select_rng=np.random.default_rng(1))
@@ -155,7 +161,12 @@ def test_eval_mode_uses_the_plain_affine():
     assert type(g.nodes[-1].op).__name__ == "Affine"
 
 
-def test_lstm_with_k_at_gate_size_matches_dense_lstm():
+@pytest.mark.parametrize("path", ["shortcut", "sparse kernels"])
+def test_lstm_with_k_at_gate_size_matches_dense_lstm(path, monkeypatch):
+    """k = the gate size keeps every unit of every gate: the dense shortcut, and, forced
+    through it, meProp's per-gate sparse path (four blocks), give the dense LSTM's gradients."""
+    if path == "sparse kernels":
+        monkeypatch.setattr(MePropAffine, "_backward_keeping_all", MePropAffine._backward_sparse)
     xs = np.random.default_rng(5).standard_normal((4, 3))
     grads = []
     for k in (None, 6):

@@ -29,11 +29,13 @@ def test_pos_smoke(prepared_ewt, tmp_path):
 
 def test_parse_smoke(prepared_ewt, tmp_path):
     r = _train(prepared_ewt, tmp_path, "--task", "parse", "--epochs", "2", "--hidden", "64",
-               "--batch-size", "500", "--limit-train", "10000", "--limit-eval", "100")
+               "--batch-size", "100", "--limit-train", "10000", "--limit-eval", "100")
     assert r["metric"] == "uas"
     assert set(r["epochs"][0]["dev_scores"]) == {"uas", "las"}
     assert r["epochs"][1]["train_loss"] < r["epochs"][0]["train_loss"]
-    assert 0 <= r["dev"] <= 100
+    # an untrained parser (--lr 0) decodes these dev sentences at 1-32 UAS (seeds 1-3);
+    # these 200 updates reach 61-64
+    assert r["dev"] > 45
     assert len(r["epochs"][0]["hidden_activity"]) == 2
     assert all(a["max_abs"] > 0 for a in r["epochs"][0]["hidden_activity"])
 

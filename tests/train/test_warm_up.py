@@ -10,6 +10,7 @@ import pytest
 # In a process of its own, so that no earlier test has compiled (or loaded) a kernel yet:
 # the kernels' compiled signatures are counted after the warm-up and again after timed steps.
 COUNT_COMPILED = textwrap.dedent("""
+    import gc
     import sys
     from numba.core.dispatcher import Dispatcher
     from mesimp_engine.train.build import build_run
@@ -18,9 +19,9 @@ COUNT_COMPILED = textwrap.dedent("""
     from mesimp_engine.train.warm_up import warm_up
 
     def compiled():
-        return sum(len(value.overloads) for name, module in list(sys.modules.items())
-                   if name.startswith("mesimp_engine") for value in list(vars(module).values())
-                   if isinstance(value, Dispatcher))
+        # every Numba dispatcher alive, not only those bound to a module's name (the small
+        # products' kernels live in a dict, made by a factory)
+        return sum(len(d.overloads) for d in gc.get_objects() if isinstance(d, Dispatcher))
 
     data_dir, flags = sys.argv[1], sys.argv[2:]
     for flag in flags:
@@ -58,6 +59,7 @@ def test_timed_steps_compile_nothing_after_the_warm_up(prepared_data):
 def test_timed_steps_compile_nothing_after_the_warm_up_pos_and_parse(prepared_ewt):
     runs = ["pos:meprop:5:1", "parse:meprop:20:100"]
     counts = _compiled_counts(prepared_ewt, runs)
+    assert set(counts) == set(runs)
     for run, (after_warm_up, after_steps) in counts.items():
         assert after_warm_up > 0 and after_steps == after_warm_up, run
 
