@@ -303,7 +303,11 @@ def test_ctrl_c_stops_every_run_at_once(data_dir, tmp_path):
 
     cmd = [sys.executable, "-m", "mesimp_engine", "reproduce", "table3", "--scale", "quick", "--jobs", "2",
            "--data-dir", str(data_dir), "--out", str(tmp_path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # SIGINT at its default in the call, as in a terminal's foreground job: a shell runs a
+    # background job (a test suite started with `&` from a script) with SIGINT ignored, the
+    # processes it starts inherit that, and Python then installs no KeyboardInterrupt at all
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     logs = [tmp_path / row.run_name(TABLES["table3"]["scales"]["quick"][row.task]) / "train.log"
             for row in TABLES["table3"]["rows"][:2]]
     deadline = time.monotonic() + 120
