@@ -9,7 +9,7 @@ and optimizers that hold the handle stay valid.
 import numpy as np
 
 from mesimp_engine.kernels.row_ops import add_rows_, zero_rows_
-from mesimp_engine.memory import as_aligned, zeros_like
+from mesimp_engine.kernels.memory import as_aligned, zeros_like
 
 
 class Parameter:

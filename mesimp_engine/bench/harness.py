@@ -1,4 +1,4 @@
-"""What every benchmark shares: timing, the environment record, the table and the JSON.
+"""What every benchmark shares: timing, the document (with ``environment()``) and the table.
 
 A benchmark is a list of cases; each case has named implementations that are first
 validated against a reference on the case's data, then timed: ``warmup`` calls excluded,
@@ -6,16 +6,12 @@ then ``repeats`` timed calls, of which the median (and the best) are reported. R
 computed between rows of the same case in the same run, never across runs.
 """
 
-import os
-import platform
 import statistics
 import sys
 import time
 
-import numpy as np
 
-import mesimp_engine
-from mesimp_engine import atomic_file
+from mesimp_engine.environment import environment
 
 
 def time_call(fn, repeats=7, warmup=1, min_time=0.0):
@@ -80,59 +76,6 @@ def time_round_robin(fns, repeats, min_time=0.1, pause=0.25):
     }
 
 
-def cores():
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def environment():
-    """Versions, CPU and threads: what a reader needs to judge the numbers."""
-    env = {
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    try:
-        import numba
-
-        env["numba"] = numba.__version__
-        env["numba_threads"] = numba.get_num_threads()
-        env["numba_disable_jit"] = bool(numba.config.DISABLE_JIT)
-    except ImportError:
-        env["numba"] = None
-    try:
-        import torch
-
-        env["torch"] = torch.__version__
-        env["torch_threads"] = torch.get_num_threads()
-    except ImportError:
-        env["torch"] = None
-    env["numpy_loaded_before_engine"] = mesimp_engine.NUMPY_LOADED_FIRST
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
-        if var in os.environ:
-            env[var] = os.environ[var]
-    return env
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def document(name, results, **extra):
     """The JSON document of SPEC section 5: ``{"bench", "environment", "results", ...}``."""
     return {"bench": name, "environment": environment(), "results": results, **extra}
@@ -187,7 +130,3 @@ def _fmt(seconds):
         return f"{seconds * 1e3:.2f} ms"
     return f"{seconds:.3f} s"
 
-
-def write_json(doc, path):
-    """Write the document atomically (never a half-written file)."""
-    atomic_file.write_json(doc, path)

@@ -296,7 +296,7 @@ def _busy_cases(x, y, repeats, quick, notes):
 
     import numba
 
-    from mesimp_engine.bench.harness import cores
+    from mesimp_engine.environment import cores
     from mesimp_engine.kernels.timed_choice import forced
 
     if cores() < 2 or numba.get_num_threads() < 2:

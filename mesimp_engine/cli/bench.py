@@ -40,7 +40,8 @@ def _load(name):
 
 
 def run(args):
-    from mesimp_engine.bench.harness import print_table, write_json
+    from mesimp_engine.atomic_file import write_json
+    from mesimp_engine.bench.harness import print_table
     from mesimp_engine.cli import UserError
 
     module = _load(args.bench)

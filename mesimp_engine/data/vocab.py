@@ -85,6 +85,11 @@ class Vocab:
         return cls(tokens, arrays[f"{prefix}_counts"], tokens[:n_specials])
 
 
+UNK_REPLACE = 0.25
+"""The probability with which the tagger and the parser train a training singleton as the
+unknown word (the papers do not say; see ``train.parse_task.ParseTask``)."""
+
+
 def replace_singletons(ids, singleton, p, rng, unk_id=UNKNOWN):
     """A copy of ``ids`` (int array, any shape) where each id of a training singleton
     (``singleton[id]`` True) becomes ``unk_id`` with probability ``p``: the usual trick to

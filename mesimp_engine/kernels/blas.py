@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 from mesimp_engine.kernels import small_products
-from mesimp_engine.memory import empty
+from mesimp_engine.kernels.memory import empty
 
 SMALL_PRODUCT = 100_000_000
 """Multiply-adds below which BLAS runs on one thread."""

@@ -32,7 +32,7 @@ thread, AMD EPYC Zen 4, rows 64-byte aligned, streaming stores).
 Alignment matters as much: a 512-bit load or store that straddles two cache lines costs
 two. NumPy's large arrays start 16 bytes past a page boundary (glibc's mmap chunks), so
 every vector of their rows straddles; the same tile on such rows took 12-15 ms. The engine
-allocates its large arrays 64-byte aligned (``mesimp_engine.memory``), and callers start
+allocates its large arrays 64-byte aligned (``mesimp_engine.kernels.memory``), and callers start
 the tiles at a 64-byte column boundary.
 
 ``stream=True`` writes out with non-temporal stores (LLVM ``!nontemporal``): the written

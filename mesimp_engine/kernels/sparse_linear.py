@@ -189,7 +189,7 @@ def _aligned_from(a, c0, c1):
     """The first column c >= c0 (at most c1) where every row of the 2-D C-contiguous array a
     starts a 64-byte aligned vector, or c0 when no column does (rows of a length that is not
     a multiple of 64 bytes, or a misaligned element). Engine arrays are aligned at column 0
-    (``mesimp_engine.memory``); NumPy's large arrays at column 16 / itemsize - 1 or so."""
+    (``mesimp_engine.kernels.memory``); NumPy's large arrays at column 16 / itemsize - 1 or so."""
     address = a.ctypes.data + c0 * a.itemsize
     if (a.shape[1] * a.itemsize) % VECTOR_BYTES or address % a.itemsize:
         return c0

@@ -19,7 +19,7 @@ class MLP(nn.Module):
     ``linear_options`` are passed to every hidden ``Linear`` (for example meProp's ``k``
     and ``mode``); ``output_options`` to the output layer (the papers sparsify MNIST's
     output layer with the same k; pass {} to keep it dense). ``init`` is every layer's
-    initialisation (``nn.Linear``: "pytorch" or "authors").
+    initialisation (``nn.Linear.INITS``: "pytorch", "authors" or "lecun").
     """
 
     def __init__(self, n_in=784, hidden=500, layers=2, n_out=10, dropout=0.0, rng=None,
@@ -67,13 +67,9 @@ class MLP(nn.Module):
         evaluation mode (no dropout, no meProp, no activation hooks) in a fresh graph: a
         list of (B, width) arrays. The training loop summarises them each epoch
         (``train.hidden_activity``)."""
-        training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             Graph()
             _, outputs = self._hidden(inputs)
-        finally:
-            self.train(training)
         return [h.value for h in outputs]
 
     def hidden_sizes(self):

@@ -3,14 +3,6 @@
 import numpy as np
 
 
-def glorot_uniform(rng, shape, dtype=np.float32, gain=1.0):
-    """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)); shape (fan_out, fan_in) or
-    (rows, cols) for an embedding table."""
-    fan_out, fan_in = shape[0], shape[1]
-    a = gain * np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-a, a, size=shape).astype(dtype)
-
-
 def authors_normal(rng, shape, dtype=np.float32):
     """N(0, s^2), s = sqrt(6 / (fan_in + fan_out)): the meProp authors' C# ``GlorotNormalInit``,
     whose standard deviation is Glorot's *uniform* bound (so about 1.7x Glorot normal's, and about

@@ -5,7 +5,7 @@ import numpy as np
 from mesimp_engine.nn.init import as_rng, authors_normal, lecun_normal, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
-from mesimp_engine.sparsity.linear import MODES, meprop_affine, notify
+from mesimp_engine.sparsity.linear import check_options, meprop_affine, notify
 
 NORMAL_INITS = {"authors": authors_normal, "lecun": lecun_normal}
 """The normal initialisations of W (their biases start at 0), by name."""
@@ -32,10 +32,7 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32,
                  k=None, mode="per_example", select_rng=None, init="pytorch"):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"Linear: mode must be one of {MODES}, got {mode!r}")
-        if k is not None and k < 1:
-            raise ValueError(f"Linear: meProp needs k >= 1, got k={k}")
+        check_options("Linear", k, mode, select_rng)
         if init not in INITS:
             raise ValueError(f"Linear: init must be one of {INITS}, got {init!r}")
         rng = as_rng(rng)

@@ -20,7 +20,7 @@ from mesimp_engine import ops
 from mesimp_engine.nn.init import as_rng, uniform
 from mesimp_engine.nn.module import Module
 from mesimp_engine.parameter import Parameter
-from mesimp_engine.sparsity.linear import meprop_affine, notify
+from mesimp_engine.sparsity.linear import check_options, meprop_affine, notify
 
 
 class LSTMCell(Module):
@@ -30,6 +30,7 @@ class LSTMCell(Module):
     def __init__(self, input_size, hidden_size, rng=None, dtype=np.float32, k=None, mode="per_example",
                  select_rng=None):
         super().__init__()
+        check_options("LSTMCell", k, mode, select_rng)
         rng = as_rng(rng)
         self.k, self.mode, self.select_rng = k, mode, select_rng
         self.selection_hooks = []

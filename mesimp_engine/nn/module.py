@@ -1,5 +1,7 @@
 """``Module``: a tree of layers that owns parameters, with PyTorch's names."""
 
+import contextlib
+
 from mesimp_engine.parameter import Parameter
 
 
@@ -9,8 +11,9 @@ class Module:
     Parameters and sub-modules assigned as attributes are registered in assignment order;
     ``parameters()`` / ``named_parameters()`` walk them depth first. A parameter's ``name``
     is its path from the outermost module it has been attached to (``hidden.0.weight``),
-    so errors and checkpoints can name it. ``train()`` and
-    ``eval()`` set ``training`` on the whole tree.
+    so errors and checkpoints can name it. ``train()`` and ``eval()`` set ``training`` on
+    the whole tree; ``with module.evaluating():`` runs a block in evaluation mode and then
+    restores the mode it found.
     """
 
     def __init__(self):
@@ -58,6 +61,15 @@ class Module:
 
     def eval(self):
         return self.train(False)
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        training = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(training)
 
     def zero_grad(self):
         for p in self.parameters():

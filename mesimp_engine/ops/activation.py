@@ -22,16 +22,20 @@ def tanh(x):
     return apply(Tanh(), x)
 
 
+def stable_sigmoid(x):
+    """1 / (1 + exp(-x)) as (1 + tanh(x / 2)) / 2: no overflow for large |x|. A new array."""
+    y = np.tanh(x * 0.5)
+    y += 1
+    y *= 0.5
+    return y
+
+
 class Sigmoid(Op):
-    """y = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2 (no overflow).
-    dx = dy * y * (1 - y).  Any shape."""
+    """y = 1 / (1 + exp(-x)) (``stable_sigmoid``).  dx = dy * y * (1 - y).  Any shape."""
 
     def forward(self, x):
-        y = np.tanh(x * 0.5)
-        y += 1
-        y *= 0.5
-        self.y = y
-        return y
+        self.y = stable_sigmoid(x)
+        return self.y
 
     def backward(self, dy, needs):
         return (dy * self.y * (1 - self.y),)

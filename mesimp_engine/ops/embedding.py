@@ -4,7 +4,7 @@ import numpy as np
 
 from mesimp_engine.graph import RowGrad, apply
 from mesimp_engine.kernels.row_ops import sum_rows_by_id
-from mesimp_engine.memory import empty
+from mesimp_engine.kernels.memory import empty
 from mesimp_engine.ops.base import Op
 
 

@@ -12,15 +12,8 @@ output: callers take h with ``slice_cols(state, 0, H)``.
 import numpy as np
 
 from mesimp_engine.graph import apply
+from mesimp_engine.ops.activation import stable_sigmoid as _sigmoid
 from mesimp_engine.ops.base import Op
-
-
-def _sigmoid(x):
-    # (1 + tanh(x / 2)) / 2: no overflow for large |x|
-    y = np.tanh(x * 0.5)
-    y += 1
-    y *= 0.5
-    return y
 
 
 class LSTMGates(Op):

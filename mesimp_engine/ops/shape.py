@@ -3,7 +3,7 @@
 import numpy as np
 
 from mesimp_engine.graph import RowGrad, apply
-from mesimp_engine.memory import empty
+from mesimp_engine.kernels.memory import empty
 from mesimp_engine.ops.base import Op
 
 

@@ -6,18 +6,18 @@ from mesimp_engine.kernels.optim_update import adagrad_step, adagrad_step_numpy,
 from mesimp_engine.optim.optimizer import Optimizer
 
 
-def adagrad_update_(w, g, sum_sq, lr, eps, weight_decay=0.0, clip=0.0):
+def adagrad_update_(w, g, sum_sq, lr, eps, weight_decay=0.0, clip=None):
     """One AdaGrad step in place (PyTorch's equations, initial accumulator 0, no lr decay),
-    after an optional element-wise clip (``clip`` > 0):
+    after an optional element-wise clip (``clip``):
 
-        g <- clip(g, -clip, clip)                      (if clip > 0)
+        g <- clip(g, -clip, clip)                      (if clip)
         g <- g + weight_decay * w
         s <- s + g^2
         w <- w - lr * g / (sqrt(s) + eps)        (eps outside the square root)
 
     The arithmetic is in w's dtype, as in PyTorch.
     """
-    args = cast_scalars(w.dtype, lr, eps, weight_decay, clip)
+    args = cast_scalars(w.dtype, lr, eps, weight_decay, clip or 0.0)  # the kernel's 0: none
     flat = flat_views(w, g, sum_sq)
     if flat is None:
         adagrad_step_numpy(w, g, sum_sq, *args)
@@ -37,4 +37,4 @@ class AdaGrad(Optimizer):
         return {"sum": np.zeros_like(w)}
 
     def update(self, w, g, state, t):
-        adagrad_update_(w, g, state["sum"], self.lr, self.eps, self.weight_decay, self.clip or 0.0)
+        adagrad_update_(w, g, state["sum"], self.lr, self.eps, self.weight_decay, self.clip)

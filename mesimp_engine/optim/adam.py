@@ -19,13 +19,13 @@ loss difference at most 3.4e-13 over the first 200 steps, weights within 3.5e-15
 (9.3e-6). The papers do not say."""
 
 
-def adam_update_(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay=0.0, clip=0.0, eps_form="pytorch"):
+def adam_update_(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay=0.0, clip=None, eps_form="pytorch"):
     """One Adam step in place: PyTorch's ``torch.optim.Adam`` (L2 weight decay added to the
     gradient, not AdamW; bias correction with the step count t >= 1; eps added after the
     bias-corrected square root, or before it with ``eps_form="authors"``, see EPS_FORMS),
-    after an optional element-wise clip (``clip`` > 0; the authors' C# Adam clips at 5):
+    after an optional element-wise clip (``clip``; the authors' C# Adam clips at 5):
 
-        g <- clip(g, -clip, clip)                      (if clip > 0)
+        g <- clip(g, -clip, clip)                      (if clip)
         g <- g + weight_decay * w
         m <- beta1 m + (1 - beta1) g
         v <- beta2 v + (1 - beta2) g^2
@@ -39,7 +39,7 @@ def adam_update_(w, g, m, v, t, lr, beta1, beta2, eps, weight_decay=0.0, clip=0.
     """
     if eps_form == "authors":
         eps = eps / (1 - beta2**t) ** 0.5
-    args = adam_coefficients(w.dtype, lr, beta1, beta2, eps, weight_decay, t, clip)
+    args = adam_coefficients(w.dtype, lr, beta1, beta2, eps, weight_decay, t, clip or 0.0)  # the kernel's 0: none
     flat = flat_views(w, g, m, v)
     if flat is None:
         adam_step_numpy(w, g, m, v, *args)
@@ -65,4 +65,4 @@ class Adam(Optimizer):
 
     def update(self, w, g, state, t):
         adam_update_(w, g, state["exp_avg"], state["exp_avg_sq"], t, self.lr, *self.betas, self.eps, self.weight_decay,
-                    self.clip or 0.0, self.eps_form)
+                    self.clip, self.eps_form)

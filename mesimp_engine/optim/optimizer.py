@@ -40,6 +40,17 @@ class Optimizer:
         for p in self.params:
             p.zero_grad()
 
+    def updated_fraction(self):
+        """The share of the weights that received a gradient since the last ``zero_grad()``
+        (every row of a parameter whose gradient is dense; the touched rows of one that
+        records them: meProp's weights, embedding tables)."""
+        total = touched = 0
+        for p in self.params:
+            total += p.size
+            rows = p.touched_rows()
+            touched += p.size if rows is None else rows.size * (p.size // max(p.shape[0], 1))
+        return touched / total if total else 0.0
+
     def reset_state(self, keep_step=False):
         """Forget the optimizer state (meSimp re-initialises it at every cycle).
 

@@ -27,7 +27,7 @@ import multiprocessing.connection
 import os
 import time
 
-from mesimp_engine.bench.harness import cores
+from mesimp_engine.environment import cores
 
 LOG_NAME = "train.log"
 """The file in a run's folder that gets the run's lines when it trains in a worker."""

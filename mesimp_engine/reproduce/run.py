@@ -21,12 +21,12 @@ import time
 import numpy as np
 
 from mesimp_engine.atomic_file import atomic_write, write_json
-from mesimp_engine.bench.harness import environment
+from mesimp_engine.environment import environment
 from mesimp_engine.reproduce.jobs import HEARTBEAT_S, finished_line, started_line, threads_per_job, train_runs
 from mesimp_engine.reproduce.render import markdown, plot_curves, plot_sweep
 from mesimp_engine.reproduce.tables import PROTOCOLS, TABLE8_SETTINGS, TABLES, protocol_settings
 from mesimp_engine.train.build import build_run, make_extension
-from mesimp_engine.train.loop import PHASES, Trainer
+from mesimp_engine.train.loop import TIMES, Trainer
 from mesimp_engine.train.report import mean_times
 from mesimp_engine.train.settings import TrainSettings
 
@@ -136,7 +136,7 @@ def _row_runs(spec, scale, out, data_dir, seed, progress, protocol):
     runs = []
     for row in spec["rows"]:
         settings = row_settings(row, spec["scales"][scale], out, data_dir, seed, progress, protocol)
-        runs.append((f"{row.group} {row.model(settings.hidden)}", settings))
+        runs.append((f"{row.group} {row.model_label(settings.hidden)}", settings))
     return runs
 
 
@@ -155,7 +155,7 @@ def _rows(spec, runs, docs):
                 "hidden_sizes": doc["hidden_sizes"], **epoch_times(doc["epochs"]), "run": settings.out}
         if spec["kind"] == "curves":
             ours.update(curves(doc, settings))
-        rows.append({"group": row.group, "model": row.model(settings.hidden), "task": row.task,
+        rows.append({"group": row.group, "model": row.model_label(settings.hidden), "task": row.task,
                      "optimizer": row.optimizer, "method": row.method, "k": row.k, "hidden": settings.hidden,
                      "layers": settings.layers, "dropout": settings.dropout, "batch_size": settings.batch_size,
                      "series": row.series, "percent": row.percent, "published": dict(row.published), "ours": ours})
@@ -264,7 +264,7 @@ def _step_times(settings, methods, warmup, steps):
                 if k:
                     layer.mode = mode
             for _ in range(2):
-                times = dict.fromkeys(PHASES, 0.0)
+                times = dict.fromkeys(TIMES, 0.0)
                 trainer.train_step(batch, times)
             if round_ >= warmup:
                 samples[k, mode][0].append(times["backward"])

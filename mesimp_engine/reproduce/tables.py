@@ -66,6 +66,8 @@ into the same ``--out``.
 
 from dataclasses import dataclass, field, replace
 
+from mesimp_engine.bench.backprop import TABLE7_DENSE_MS, TABLE7_PUBLISHED
+
 
 TASK_NAMES = {"mnist": "MNIST", "pos": "POS-Tag", "parse": "Parsing"}
 METHOD_NAMES = {"meprop": "meProp", "randk": "random-k", "unified": "unified meProp", "mesimp": "meSimp",
@@ -101,7 +103,7 @@ class Row:
             return self.section
         return f"{TASK_NAMES[self.task]} ({'AdaGrad' if self.optimizer == 'adagrad' else 'Adam'})"
 
-    def model(self, hidden=500):
+    def model_label(self, hidden=500):
         """The paper's name of the row's model, with the hidden size it was run at."""
         if self.method == "dense":
             return f"{'LSTM' if self.task == 'pos' else 'MLP'} (h={hidden})"
@@ -264,15 +266,6 @@ TABLE7_SCALES = {
     "full": {"shape": (1024, 8192, 8192), "repeats": 3},
 }
 """Table 7: the layer's shape (batch, inputs, outputs) and the timed rounds at each scale."""
-
-TABLE7_DENSE_MS = 308.00
-"""Table 7's baseline: the dense backward of the 1,024 x 8,192 -> 8,192 product on the paper's GPU."""
-
-
-TABLE7_PUBLISHED = {8: (8.37, 36.8), 16: (9.16, 33.6), 32: (11.20, 27.5), 64: (14.38, 21.4), 128: (21.28, 14.5),
-                    256: (38.57, 8.0), 512: (69.95, 4.4)}
-"""Table 7: k -> (unified backward ms, speed-up over the dense 308.00 ms), as printed."""
-
 
 def _table7():
     return [(k, {"ms": ms, "speedup": speedup, "dense_ms": TABLE7_DENSE_MS}) for k, (ms, speedup) in TABLE7_PUBLISHED.items()]

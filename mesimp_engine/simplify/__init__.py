@@ -2,12 +2,12 @@
 
 from mesimp_engine.simplify.activity import ActivityRecord
 from mesimp_engine.simplify.prune import (
-    prune_mlp_, prune_tagger_, slice_columns_, slice_parameter_, tagger_widths, trim_linear_units_,
+    prune_mlp_, prune_tagger_, slice_columns_, slice_parameter_, trim_linear_units_,
     trim_lstm_cells_, trim_mlp_, trim_tagger_,
 )
 from mesimp_engine.simplify.schedule import PruneSchedule
 
 __all__ = [
     "ActivityRecord", "PruneSchedule", "prune_mlp_", "prune_tagger_", "slice_columns_", "slice_parameter_",
-    "tagger_widths", "trim_linear_units_", "trim_lstm_cells_", "trim_mlp_", "trim_tagger_",
+    "trim_linear_units_", "trim_lstm_cells_", "trim_mlp_", "trim_tagger_",
 ]

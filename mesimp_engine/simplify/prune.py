@@ -176,7 +176,7 @@ def trim_mlp_(model, keeps, records=None):
     for layer, consumer, keep, record in zip(layers, consumers, keeps, records):
         if keep is not None:
             trim_linear_units_(layer, consumer, keep, record)
-    return [layer.weight.shape[0] for layer in layers]
+    return model.hidden_sizes()
 
 
 def trim_tagger_(model, keep_forward, keep_backward, records=None):
@@ -191,12 +191,7 @@ def trim_tagger_(model, keep_forward, keep_backward, records=None):
         trim_lstm_cells_(bwd, model.output, fwd.cell.hidden_size, keep_backward, rec_b)
     if keep_forward is not None:
         trim_lstm_cells_(fwd, model.output, 0, keep_forward, rec_f)
-    return tagger_widths(model)
-
-
-def tagger_widths(model):
-    """[H_forward, H_backward] of a BiLSTMTagger (they differ once trimmed)."""
-    return [model.bilstm.forward_lstm.cell.hidden_size, model.bilstm.backward_lstm.cell.hidden_size]
+    return model.hidden_sizes()
 
 
 def prune_mlp_(model, records, prune_rate, min_units=1):

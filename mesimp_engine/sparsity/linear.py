@@ -27,6 +27,19 @@ from mesimp_engine.sparsity import meprop
 MODES = ("per_example", "unified", "random")
 
 
+def check_options(who, k, mode, rng):
+    """Raise ValueError, naming ``who``, unless ``mode`` is one of MODES and, when meProp is
+    on (``k`` not None), k >= 1 and mode "random" has its Generator ``rng``."""
+    if mode not in MODES:
+        raise ValueError(f"{who}: meProp mode must be one of {MODES}, got {mode!r}")
+    if k is None:
+        return
+    if k < 1:
+        raise ValueError(f"{who}: meProp needs k >= 1, got k={k}")
+    if mode == "random" and rng is None:
+        raise ValueError(f"{who}: meProp mode 'random' needs a numpy Generator")
+
+
 def select(dy, k, mode, rng=None, blocks=1):
     """The units kept for each example: (B, k * blocks) int64, or (k * blocks,) for unified.
 
@@ -68,12 +81,9 @@ class MePropAffine(Affine):
     """
 
     def __init__(self, k, mode="per_example", rng=None, blocks=1, on_select=None):
-        if mode not in MODES:
-            raise ValueError(f"meProp mode must be one of {MODES}, got {mode!r}")
-        if k is None or k < 1:
-            raise ValueError(f"meProp needs k >= 1, got k={k}")
-        if mode == "random" and rng is None:
-            raise ValueError("meProp mode 'random' needs a numpy Generator (rng=)")
+        if k is None:
+            raise ValueError("MePropAffine needs k >= 1, got None")
+        check_options("MePropAffine", k, mode, rng)
         self.k, self.mode, self.rng, self.blocks, self.on_select = k, mode, rng, blocks, on_select
 
     def forward(self, x, W, b=None):

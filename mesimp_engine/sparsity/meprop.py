@@ -31,7 +31,7 @@ from mesimp_engine.kernels.blas import matmul as gemm
 from mesimp_engine.kernels.magnitude_key import KEY_DTYPES
 from mesimp_engine.kernels.timed_choice import TimedChoice, TimedChoices
 from mesimp_engine.kernels.topk_filter import filter_work
-from mesimp_engine.memory import as_aligned, empty
+from mesimp_engine.kernels.memory import as_aligned, empty
 from mesimp_engine.sparsity.topk import lanes_for, topk
 
 # Work (multiply-adds) below which the kernels run serially.
@@ -62,23 +62,19 @@ def _check_k(k, n_out):
     return min(int(k), n_out)
 
 
-def select_per_example(dy, k, out=None, blocks=1):
+def select_per_example(dy, k, blocks=1):
     """The k units of largest |dy[b, :]| for each example b (ties to the lower index).
 
     dy (B, n_out); k >= 1 (k >= n_out selects every unit). Returns idx (B, min(k, n_out))
-    int64, each row increasing; written into ``out`` when given. With ``blocks`` > 1 the
+    int64, each row increasing. With ``blocks`` > 1 the
     units split into that many equal consecutive blocks (an LSTM's four gates) and k are
     kept per block: idx (B, blocks * min(k, size)), still increasing.
     """
     if blocks == 1:
-        return topk(dy, _check_k(k, dy.shape[1]), out)
+        return topk(dy, _check_k(k, dy.shape[1]))
     B, n_out = dy.shape
     size = n_out // blocks
-    idx = merge_blocks(topk(dy.reshape(B * blocks, size), _check_k(k, size)), blocks, size)
-    if out is None:
-        return idx
-    out[:] = idx
-    return out
+    return merge_blocks(topk(dy.reshape(B * blocks, size), _check_k(k, size)), blocks, size)
 
 
 def merge_blocks(per_block, blocks, size):
@@ -104,20 +100,17 @@ def select_unified(dy, k, db_out=None):
     return topk(scores, k)
 
 
-def select_random(batch, n_out, k, rng, out=None):
+def select_random(batch, n_out, k, rng):
     """k distinct units drawn uniformly for each example: the random-k control.
 
     batch: B; rng: a ``numpy.random.Generator`` (the only source of randomness). Returns idx
-    (B, min(k, n_out)) int64, each row increasing; written into ``out`` when given.
+    (B, min(k, n_out)) int64, each row increasing.
     """
     k = _check_k(k, n_out)
     # the k smallest of n_out uniform keys are a uniformly random k-subset
     keys = rng.random((batch, n_out))
     chosen = np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1)
-    if out is None:
-        return chosen.astype(np.int64, copy=False)
-    out[:] = chosen
-    return out
+    return chosen.astype(np.int64, copy=False)
 
 
 def backward_dense(x, W, dy, need_dx=True, dx_out=None, dW_out=None):

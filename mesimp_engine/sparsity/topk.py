@@ -155,8 +155,6 @@ class TopKSelector:
         self.last_kernel = plan.name
         return out
 
-    select = __call__
-
     def _prepare(self, x, k):
         x = np.asarray(x)
         if x.dtype not in KEY_DTYPES or not x.dtype.isnative:

@@ -15,7 +15,6 @@ finite-checking graph to name the first op and layer that produced NaN or inf, a
 checkpoint is written after it (the last good one stays intact).
 """
 
-import contextlib
 import math
 import os
 import sys
@@ -23,17 +22,22 @@ import time
 
 import numpy as np
 
-from mesimp_engine.atomic_file import remove_temporaries
+from mesimp_engine.atomic_file import remove_temporaries, write_json
 from mesimp_engine.errors import NonFiniteError, TrainingDiverged
 from mesimp_engine.graph import Graph
 from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
+from mesimp_engine.train.extension import Extension
 from mesimp_engine.train.hidden_activity import model_activity
-from mesimp_engine.train.results import results_document, write_results
+from mesimp_engine.train.results import results_document
 from mesimp_engine.train.settings import ADDED_LATER
 from mesimp_engine.train.update_meter import UpdateMeter
 from mesimp_engine.train.warm_up import warm_up
 
-PHASES = ("build", "forward", "backward", "update", "linear_backward")
+PHASES = ("build", "forward", "backward", "update")
+"""The four phases of a step the papers time; together they are the epoch's time."""
+TIMES = PHASES + ("linear_backward",)
+"""What an epoch record's ``time`` holds: the phases, and the linear layers' share of the
+backward (the papers' "backprop time")."""
 WARM_UP_NOTED_S = 2.0
 """A warm-up that took longer than this (Numba compiled, rather than loaded, kernels) says so."""
 RUN_ONLY = ("epochs", "progress", "out", "stop_after", "checkpoint_every", "check_finite")
@@ -42,16 +46,6 @@ RUN_ONLY = ("epochs", "progress", "out", "stop_after", "checkpoint_every", "chec
 
 class TrainingStopped(Exception):
     """``stop_after`` steps were done in this run; the checkpoint lets ``--resume`` go on."""
-
-
-def updated_fraction(params):
-    """Share of the weights that received a gradient in this step."""
-    total = touched = 0
-    for p in params:
-        total += p.size
-        rows = p.touched_rows()
-        touched += p.size if rows is None else rows.size * (p.size // max(p.shape[0], 1))
-    return touched / total if total else 0.0
 
 
 class Trainer:
@@ -63,7 +57,7 @@ class Trainer:
         its step, running loss, rate and the time to its end (the progress of a run trained
         without a progress bar, as ``reproduce --jobs`` trains them)."""
         self.task, self.model, self.optimizer = task, model, optimizer
-        self.extension = extension
+        self.extension = extension or Extension()
         self.settings, self.rngs, self.log = settings, rngs, log
         self.heartbeat_s = heartbeat_s
         self.history = []
@@ -78,8 +72,8 @@ class Trainer:
     def save(self):
         progress = {"epoch": self.epoch, "step": self.step_in_epoch, "history": self.history,
                     "partial": self.partial, "settings": self.settings.as_dict(),
-                    "extension": self.extension.state() if self.extension else None}
-        arrays = self.extension.state_arrays() if self.extension else None
+                    "extension": self.extension.state()}
+        arrays = self.extension.state_arrays()
         save_checkpoint(self.checkpoint_path, self.model, self.rngs, progress, arrays)
 
     def resume(self):
@@ -97,8 +91,7 @@ class Trainer:
             raise ValueError(f"cannot resume {self.checkpoint_path}: settings differ ({diff})")
         self.epoch, self.step_in_epoch = progress["epoch"], progress["step"]
         self.history, self.partial = progress["history"], progress["partial"]
-        if self.extension:
-            self.extension.load_state(progress["extension"], arrays)
+        self.extension.load_state(progress["extension"], arrays)
         if self.update_meter:  # its copies are the values after the last step: the loaded ones
             self.update_meter = UpdateMeter(self.optimizer.params)
         if self.epoch > self.settings.epochs:
@@ -120,14 +113,13 @@ class Trainer:
         graph.backward(loss)
         self.optimizer.lr = self.settings.lr_at((self.epoch - 1) * self.steps_per_epoch + self.step_in_epoch,
                                                 self.steps_per_epoch)
-        own = getattr(self.optimizer, "updated_fraction", None)  # DropBack: its budget's share
-        fraction = own() if own else updated_fraction(self.optimizer.params)
+        fraction = self.optimizer.updated_fraction()
         start = time.perf_counter()
         self.optimizer.step()
         self.optimizer.zero_grad()
         times["update"] += time.perf_counter() - start
-        for phase in ("build", "forward", "backward", "linear_backward"):
-            times[phase] += getattr(graph.stats, phase)
+        for part in ("build", "forward", "backward", "linear_backward"):  # the graph's; update above
+            times[part] += getattr(graph.stats, part)
         return value, fraction
 
     def _diagnose(self, batch, value):
@@ -149,25 +141,36 @@ class Trainer:
         return np.random.default_rng([self.settings.seed, epoch]).permutation(self.task.n_train)
 
     def run_epoch(self):
+        """Train the current epoch from ``step_in_epoch`` (a resumed run starts mid-epoch),
+        then score it, record it in ``history`` and log its line."""
+        n_steps = self.steps_per_epoch
+        acc = self.partial or {"loss": 0.0, "fraction": 0.0, "times": dict.fromkeys(TIMES, 0.0)}
+        acc.setdefault("evaluations", [])  # checkpoints from before --evals-per-epoch lack it
+        if self.step_in_epoch == 0:
+            self.extension.start_epoch(self.epoch)
+        self._run_steps(acc, n_steps)
+        record, activity = self._epoch_record(acc, n_steps)
+        self.history.append(record)
+        self._log_epoch(record, activity)
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.partial = None
+
+    def _run_steps(self, acc, n_steps):
+        """The epoch's remaining steps, summed into ``acc``, with the mid-epoch evaluations
+        and checkpoints; raises TrainingStopped after ``--stop-after`` steps of this run."""
         s = self.settings
         order = self.epoch_order(self.epoch)
-        n_steps = self.steps_per_epoch
-        acc = self.partial or {"loss": 0.0, "fraction": 0.0, "times": dict.fromkeys(PHASES, 0.0)}
-        acc.setdefault("evaluations", [])  # checkpoints from before --evals-per-epoch lack it
         eval_steps = evaluation_steps(n_steps, s.evals_per_epoch)
         bar = _progress(n_steps, self.step_in_epoch, f"epoch {self.epoch}/{s.epochs}", s.progress)
-        if self.extension and self.step_in_epoch == 0:
-            self.extension.start_epoch(self.epoch)
         beat = _Heartbeat(self, n_steps, acc) if self.heartbeat_s else None
         while self.step_in_epoch < n_steps:
             i = self.step_in_epoch
             indices = order[i * s.batch_size : (i + 1) * s.batch_size]
             batch = self.task.batch(indices)
-            if self.extension:
-                self.extension.before_step(indices)
+            self.extension.before_step(indices)
             loss, fraction = self.train_step(batch, acc["times"])
-            if self.extension:
-                self.extension.after_step(len(indices))
+            self.extension.after_step(len(indices))
             if self.update_meter:
                 change, entries = self.update_meter.measure()
                 acc["update_abs"] = acc.get("update_abs", 0.0) + change
@@ -193,6 +196,10 @@ class Trainer:
                 raise TrainingStopped(f"stopped after {self.steps_this_run} steps (epoch {self.epoch}, "
                                       f"step {self.step_in_epoch}); --resume continues")
         bar.close()
+
+    def _epoch_record(self, acc, n_steps):
+        """The finished epoch's record (scored on dev and test now) and the hidden layers'
+        activity summary (None for a model without one)."""
         dev_scores, test_scores = self._dev_and_test()
         metric = self.task.metric
         dev, test = dev_scores[metric], test_scores[metric]
@@ -207,29 +214,26 @@ class Trainer:
             record["hidden_activity"] = activity
         if self.update_meter:
             record["mean_abs_update"] = acc["update_abs"] / max(acc["update_entries"], 1)
-        if s.evals_per_epoch > 1:
+        if self.settings.evals_per_epoch > 1:
             record["evaluations"] = acc["evaluations"] + [{"step": n_steps, "dev": dev, "test": test}]
-        if self.extension:
-            record.update(self.extension.end_epoch(self.epoch))
-        self.history.append(record)
-        t = acc["times"]
+        record.update(self.extension.end_epoch(self.epoch))
+        return record, activity
+
+    def _log_epoch(self, record, activity):
+        t = record["time"]
         self.log(
-            f"epoch {self.epoch:>3}  loss {record['train_loss']:.4f}  dev {_scores(dev_scores)}  "
-            f"test {_scores(test_scores)}  "
+            f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  dev {_scores(record['dev_scores'])}  "
+            f"test {_scores(record['test_scores'])}  "
             f"| build {t['build']:.2f}s forward {t['forward']:.2f}s backward {t['backward']:.2f}s "
             f"(linear {t['linear_backward']:.2f}s) update {t['update']:.2f}s  "
-            f"| updated {100 * record['updated_fraction']:.1f}% of weights | hidden {self.model.hidden_sizes()}"
+            f"| updated {100 * record['updated_fraction']:.1f}% of weights | hidden {record['hidden_sizes']}"
             + _largest_outputs(activity)
-            + (f"  mean |dw| {record['mean_abs_update']:.3g}" if self.update_meter else "")
+            + (f"  mean |dw| {record['mean_abs_update']:.3g}" if "mean_abs_update" in record else "")
         )
-        self.epoch += 1
-        self.step_in_epoch = 0
-        self.partial = None
 
     def _dev_and_test(self):
         """Dev and test scores, of the model as the method deploys it (GSM: cut to its budget)."""
-        evaluating = getattr(self.extension, "evaluating", None)
-        with evaluating() if evaluating else contextlib.nullcontext():
+        with self.extension.evaluating():
             return self.task.evaluate(self.model, "dev"), self.task.evaluate(self.model, "test")
 
     def evaluate(self, step, n_steps, bar):
@@ -255,13 +259,11 @@ class Trainer:
         while self.epoch <= self.settings.epochs:
             self.run_epoch()
             self.save()
-            write_results(self.results_path, self.results())
+            write_json(self.results(), self.results_path)
         return self.results()
 
     def results(self):
-        extra = {"metric": self.task.metric}
-        if self.extension:
-            extra.update(self.extension.results())
+        extra = {"metric": self.task.metric, **self.extension.results()}
         return results_document(self.settings, self.history, self.model, extra)
 
 

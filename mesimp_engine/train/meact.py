@@ -16,8 +16,7 @@ Choices where the paper's text is vague (it has lost its numbers):
 - Accumulation runs in every epoch, including the first ``start_epoch - 1`` epochs that
   train normally; an inactive unit accumulates nothing more (the paper: a deactivated
   neuron's gradients are zeros), so once inactive for an example it stays inactive for
-  it: the layer's mean can only grow. (Before session 21 the code accumulated the
-  gradient arriving at an inactive unit's cached output too, which let it come back.)
+  it: the layer's mean can only grow.
 - The cached outputs are kept in the model's dtype; the accumulated gradients in float32.
 - "Not computed": this implementation computes the layer for all units and then replaces
   the inactive ones (``sparsity.active_path``); the result and the gradients are exactly
@@ -27,9 +26,12 @@ Choices where the paper's text is vague (it has lost its numbers):
 import numpy as np
 
 from mesimp_engine.sparsity.active_path import active_path
+from mesimp_engine.train.extension import Extension
 
 
-class MeAct:
+class MeAct(Extension):
+    """meAct's active paths on an MLP's hidden layers (see the module docstring)."""
+
     def __init__(self, model, n_train, threshold=1.0, start_epoch=2, log=print):
         if not hasattr(model, "activation_hooks"):
             raise ValueError(f"meAct needs an MLP-style model; {type(model).__name__} has no activation hooks")
@@ -74,9 +76,6 @@ class MeAct:
 
     def before_step(self, indices):
         self.ids = np.asarray(indices)
-
-    def after_step(self, n_examples):
-        pass
 
     def end_epoch(self, epoch):
         share = self.active / self.total if self.total else 1.0

@@ -48,11 +48,10 @@ class MnistTask:
 
     def evaluate(self, model, split):
         x, y = self.splits[split]
-        model.eval()
         correct = 0
-        for start in range(0, len(y), EVAL_BATCH):
-            Graph()
-            logits = model(x[start : start + EVAL_BATCH]).value
-            correct += int((logits.argmax(axis=1) == y[start : start + EVAL_BATCH]).sum())
-        model.train()
+        with model.evaluating():
+            for start in range(0, len(y), EVAL_BATCH):
+                Graph()
+                logits = model(x[start : start + EVAL_BATCH]).value
+                correct += int((logits.argmax(axis=1) == y[start : start + EVAL_BATCH]).sum())
         return {"accuracy": 100.0 * correct / max(len(y), 1)}

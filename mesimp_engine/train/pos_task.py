@@ -4,7 +4,7 @@ graph and per update, as in the papers; score: per-token accuracy."""
 import numpy as np
 
 from mesimp_engine.data.prepared import load_pos
-from mesimp_engine.data.vocab import replace_singletons
+from mesimp_engine.data.vocab import UNK_REPLACE, replace_singletons
 from mesimp_engine.graph import Graph
 from mesimp_engine.models.tagger import BiLSTMTagger
 
@@ -12,11 +12,11 @@ from mesimp_engine.models.tagger import BiLSTMTagger
 class PosTask:
     """Training examples are sentences; ``--batch-size`` must be 1 (one sentence per graph).
     Words seen once in training become the unknown word with probability
-    ``UNK_REPLACE`` during training, so the model learns an embedding for unknown words."""
+    ``data.vocab.UNK_REPLACE`` during training, so the model learns an embedding for unknown
+    words."""
 
     name = "pos"
     metric = "accuracy"
-    UNK_REPLACE = 0.25
 
     def __init__(self, settings):
         if settings.batch_size != 1:
@@ -43,7 +43,7 @@ class PosTask:
 
     def batch(self, indices):
         words, features, tags = self.train[int(indices[0])]
-        words = replace_singletons(words, self.data["word_singleton"], self.UNK_REPLACE, self.rng,
+        words = replace_singletons(words, self.data["word_singleton"], UNK_REPLACE, self.rng,
                                    self.data["UNKNOWN"])
         return words, features, tags
 
@@ -51,12 +51,11 @@ class PosTask:
         return model.loss(*batch)
 
     def evaluate(self, model, split):
-        model.eval()
         correct = total = 0
-        for words, features, tags in self.eval_sentences[split]:
-            Graph()
-            predicted = model(words, features).value.argmax(axis=1)
-            correct += int((predicted == tags).sum())
-            total += len(tags)
-        model.train()
+        with model.evaluating():
+            for words, features, tags in self.eval_sentences[split]:
+                Graph()
+                predicted = model(words, features).value.argmax(axis=1)
+                correct += int((predicted == tags).sum())
+                total += len(tags)
         return {"accuracy": 100.0 * correct / max(total, 1)}

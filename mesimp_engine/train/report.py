@@ -26,9 +26,8 @@ import os
 import statistics
 
 from mesimp_engine.atomic_file import write_json
+from mesimp_engine.train.loop import PHASES, TIMES
 from mesimp_engine.train.settings import ADDED_LATER, TrainSettings
-
-PHASES = ("build", "forward", "backward", "update")
 
 NOT_COMPUTED = ("out", "data_dir", "progress", "checkpoint_every", "stop_after", "check_finite", "record_update")
 """Settings that do not change what a run computes."""
@@ -91,7 +90,7 @@ def mean_times(epochs):
     """Mean seconds per epoch of each phase (``PHASES``) and of the linear layers' backward,
     over a run's epoch records (zeros for a run with none)."""
     n = len(epochs) or 1
-    return {phase: sum(e["time"][phase] for e in epochs) / n for phase in PHASES + ("linear_backward",)}
+    return {part: sum(e["time"][part] for e in epochs) / n for part in TIMES}
 
 
 def summarize(doc):

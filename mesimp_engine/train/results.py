@@ -1,7 +1,6 @@
-"""``results.json``: what a run reports, written atomically."""
+"""``results.json``: what a run reports (the trainer writes it atomically)."""
 
-from mesimp_engine.bench.harness import environment
-from mesimp_engine.atomic_file import write_json
+from mesimp_engine.environment import environment
 
 
 def best_point(history):
@@ -38,6 +37,3 @@ def results_document(settings, history, model, extra=None):
         **(extra or {}),
     }
 
-
-def write_results(path, document):
-    write_json(document, path)

@@ -146,6 +146,10 @@ class TrainSettings:
             raise ValueError(f"--dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.dtype != "float32" and self.task != "mnist":
             raise ValueError("--dtype is for the MNIST task (the authors' C# MNIST code runs in float64)")
+        if self.standardize and self.task != "mnist":
+            raise ValueError("--standardize is for --task mnist (its pixels)")
+        if self.from_run is not None and self.method != "gsm":
+            raise ValueError("--from is for --method gsm (the trained dense model it starts from)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not (math.isfinite(self.lr) and self.lr >= 0):
@@ -211,10 +215,6 @@ class TrainSettings:
             raise ValueError("--momentum and --weight-decay must be non-negative")
         if self.nesterov and self.momentum == 0:
             raise ValueError("--nesterov needs --momentum > 0")
-        if self.standardize and self.task != "mnist":
-            raise ValueError("--standardize is for --task mnist (its pixels)")
-        if self.from_run is not None and self.method != "gsm":
-            raise ValueError("--from is for --method gsm (the trained dense model it starts from)")
 
     def lr_at(self, step, steps_per_epoch):
         """The learning rate of training step ``step`` (0-based) of a run of ``epochs`` epochs

@@ -14,6 +14,7 @@ import numpy as np
 from mesimp_engine.simplify.activity import ActivityRecord
 from mesimp_engine.simplify.prune import prune_mlp_, prune_tagger_
 from mesimp_engine.simplify.schedule import PruneSchedule
+from mesimp_engine.train.extension import Extension
 
 
 def prunable_units(model):
@@ -37,7 +38,7 @@ def _count_cells(record, selected, carried, batch_size):
     record.update_gates(selected, batch_size=batch_size, carried=carried)
 
 
-class MeSimp:
+class MeSimp(Extension):
     """Simplification of the hidden layers of an MLP or the parser's MLP, or of the cells
     of the tagger's two LSTMs (a cell is the unit; its four gates' top-k merge per token).
 
@@ -84,9 +85,6 @@ class MeSimp:
             widths = self._prune(self.model, self.records, self.prune_rate)
             self.schedule.note_widths(widths)
 
-    def end_epoch(self, epoch):
-        return {}
-
     # ------------------------------------------------------------------ checkpoint
     def state(self):
         s = self.schedule
@@ -95,9 +93,6 @@ class MeSimp:
             "schedule": {"epoch": s.epoch, "examples_seen": s.examples_seen, "cycle_examples": s.cycle_examples,
                          "prune_points": s.prune_points, "width_history": s.width_history},
         }
-
-    def state_arrays(self):
-        return {}
 
     def load_state(self, state, arrays):
         for record, saved in zip(self.records, state["records"]):

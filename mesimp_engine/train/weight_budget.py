@@ -17,9 +17,10 @@ import contextlib
 import numpy as np
 
 from mesimp_engine.optim.gsm import is_weight, magnitude_cut_, weight_count
+from mesimp_engine.train.extension import Extension
 
 
-class WeightBudget:
+class WeightBudget(Extension):
     """The report (and, for GSM, the cut at evaluation) of a DropBack or GSM run."""
 
     def __init__(self, method, optimizer, log=print):
@@ -30,25 +31,7 @@ class WeightBudget:
         else:
             self.k, self.total = optimizer.q, weight_count(self.params)
 
-    # hooks the trainer calls; DropBack and GSM act in their optimizers
-    def start_epoch(self, epoch):
-        pass
-
-    def before_step(self, indices):
-        pass
-
-    def after_step(self, n_examples):
-        pass
-
-    def state(self):
-        return None
-
-    def state_arrays(self):
-        return None
-
-    def load_state(self, state, arrays):
-        pass
-
+    # DropBack and GSM act in their optimizers: no step hooks, no state of their own
     @contextlib.contextmanager
     def evaluating(self):
         """GSM: the weights cut to the k largest while dev and test are scored."""

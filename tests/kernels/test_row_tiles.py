@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 
 from mesimp_engine.kernels import row_tiles as T
-from mesimp_engine.memory import aligned_empty
+from mesimp_engine.kernels.memory import aligned_empty
 
 
 @njit(cache=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mesimp_engine.kernels import sparse_linear as K
-from mesimp_engine.memory import aligned_empty
+from mesimp_engine.kernels.memory import aligned_empty
 
 SHAPES = [(1, 1, 1, 1), (3, 5, 4, 2), (7, 33, 6, 6), (20, 70, 9, 3), (5, 40, 50, 7), (2, 17, 31, 31)]
 

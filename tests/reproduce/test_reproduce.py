@@ -279,7 +279,7 @@ def test_a_run_that_fails_in_a_worker_stops_the_table_and_is_named(data_dir, tmp
     (folder / "checkpoint.npz").write_bytes(b"not a checkpoint")
     proc = _reproduce(data_dir, tmp_path, "--scale", "smoke", "--jobs", "2")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"run {folder} ({row.group} {row.model(32)}) failed:" in proc.stderr
+    assert f"run {folder} ({row.group} {row.model_label(32)}) failed:" in proc.stderr
     assert f"its lines: {folder / 'train.log'}" in proc.stderr
     assert not (tmp_path / "table1.md").exists()
     started = [p for p in tmp_path.iterdir() if (p / "train.log").is_file()]

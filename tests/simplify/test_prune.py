@@ -112,25 +112,16 @@ def test_consumer_and_record_must_match_the_layer():
 # --- exactness: trimmed model == untrimmed model with the units forced to zero ----------
 
 
+@pytest.mark.parametrize("make, batch", [(small_mlp, mlp_batch), (small_parser, parser_batch)],
+                         ids=["mlp", "parser"])
 @PROPERTY
 @given(seed=SEEDS, keeps=keep_masks(6, 2))
-def test_trimmed_mlp_equals_zeroed_units(seed, keeps):
-    model = small_mlp(seed)
-    x, _ = mlp_batch(seed)
+def test_trimmed_mlp_equals_zeroed_units(make, batch, seed, keeps):
+    model = make(seed)
+    x, _ = batch(seed)
     expected = outputs(masked_mlp(model, keeps), x)
-    assert trim_mlp_(model, keeps) == [int(k.sum()) for k in keeps]
+    assert trim_mlp_(model, keeps) == model.hidden_sizes() == [int(k.sum()) for k in keeps]
     np.testing.assert_allclose(outputs(model, x), expected, rtol=0, atol=1e-12)
-
-
-@PROPERTY
-@given(seed=SEEDS, keeps=keep_masks(6, 2))
-def test_trimmed_parser_equals_zeroed_units(seed, keeps):
-    model = small_parser(seed)
-    features, _ = parser_batch(seed)
-    expected = outputs(masked_mlp(model, keeps), features)
-    trim_mlp_(model, keeps)
-    assert model.hidden_sizes() == [int(k.sum()) for k in keeps]
-    np.testing.assert_allclose(outputs(model, features), expected, rtol=0, atol=1e-12)
 
 
 def test_zeroed_reference_differs_from_the_full_model():

@@ -14,7 +14,7 @@ COUNT_COMPILED = textwrap.dedent("""
     import sys
     from numba.core.dispatcher import Dispatcher
     from mesimp_engine.train.build import build_run
-    from mesimp_engine.train.loop import PHASES, Trainer
+    from mesimp_engine.train.loop import TIMES, Trainer
     from mesimp_engine.train.settings import TrainSettings
     from mesimp_engine.train.warm_up import warm_up
 
@@ -36,7 +36,7 @@ COUNT_COMPILED = textwrap.dedent("""
         order = trainer.epoch_order(1)
         for step in range(min(20, len(order) // settings.batch_size)):
             trainer.train_step(task_.batch(order[step * settings.batch_size:(step + 1) * settings.batch_size]),
-                               dict.fromkeys(PHASES, 0.0))
+                               dict.fromkeys(TIMES, 0.0))
         print(flag, before, compiled())
 """)
 

@@ -1,9 +1,10 @@
-"""64-byte aligned allocation (mesimp_engine.memory) and the engine's use of it."""
+"""64-byte aligned allocation (mesimp_engine.kernels.memory) and the engine's use of it."""
 
 import numpy as np
 import pytest
 
-from mesimp_engine import memory, ops
+from mesimp_engine import ops
+from mesimp_engine.kernels import memory
 from mesimp_engine.graph import Graph
 from mesimp_engine.nn import Linear
 from mesimp_engine.parameter import Parameter
