@@ -26,6 +26,25 @@ def atomic_write(path, write):
         raise
 
 
+def output_folder(path, flag="--out"):
+    """Create the folder ``path`` (and its parents) unless it exists, before any work goes
+    into it; ValueError naming ``flag`` when it cannot be a folder (a file by that name, a
+    file on the way, no permission)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path} is a file: give a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{flag} {path} cannot be a folder: {error.strerror}") from None
+
+
+def output_file(path, flag="--json"):
+    """Check that ``path`` can be written as a file (not an existing folder); ValueError
+    naming ``flag`` if not."""
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} {path} is a folder: give a file name")
+
+
 def write_json(document, path):
     """``document`` as indented JSON at ``path``, atomically."""
     atomic_write(path, lambda f: f.write((json.dumps(document, indent=2) + "\n").encode()))

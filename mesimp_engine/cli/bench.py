@@ -40,10 +40,15 @@ def _load(name):
 
 
 def run(args):
-    from mesimp_engine.atomic_file import write_json
+    from mesimp_engine.atomic_file import output_file, write_json
     from mesimp_engine.bench.harness import print_table
     from mesimp_engine.cli import UserError
 
+    if args.json:
+        try:
+            output_file(args.json)
+        except ValueError as error:
+            raise UserError(str(error)) from None
     module = _load(args.bench)
     if module is None:
         raise UserError(f"benchmark '{args.bench}' is not built yet in this version")

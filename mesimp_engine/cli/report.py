@@ -15,13 +15,16 @@ def add_parser(subparsers):
 
 
 def run(args):
+    from mesimp_engine.atomic_file import output_file
     from mesimp_engine.cli import UserError
     from mesimp_engine.train.report import (ReportError, expand_runs, format_group_table, format_table, load_run,
                                             report, report_by_seed, write_report)
 
     try:
+        if args.json:
+            output_file(args.json)
         docs = [load_run(path) for path in expand_runs(args.runs)]
-    except ReportError as error:
+    except (ReportError, ValueError) as error:
         raise UserError(str(error)) from None
     left_out = None
     if args.by_seed:

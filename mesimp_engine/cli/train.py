@@ -2,9 +2,14 @@
 
 import argparse
 import dataclasses
+import os
+import sys
+import time
 
 from mesimp_engine.train.settings import (DTYPES, EPS_FORMS, INITS, LR_SCHEDULES, METHODS, OPTIMIZERS, TASKS,
                                           WEIGHT_BUDGET_METHODS, TrainSettings)
+
+DEFAULT_OUT = os.path.join("runs", "last")
 
 
 def add_parser(subparsers):
@@ -13,8 +18,8 @@ def add_parser(subparsers):
                                           "checkpoint under --out.")
     p.add_argument("--task", choices=TASKS, default="mnist")
     p.add_argument("--method", choices=METHODS, default="dense")
-    p.add_argument("--k", type=int, help="top-k per example (meProp; default 20 for MNIST); DropBack, GSM: weights "
-                                         "kept in the whole model")
+    p.add_argument("--k", type=int, help="top-k per example (meProp, unified, random-k, meSimp; default: MNIST 20, "
+                                         "POS 5, parsing 20); DropBack, GSM: weights kept in the whole model")
     p.add_argument("--optimizer", choices=OPTIMIZERS,
                    help="default adam; DropBack and GSM are SGD methods")
     p.add_argument("--lr", type=float, help="learning rate (default: the papers' for the optimizer and task)")
@@ -27,13 +32,15 @@ def add_parser(subparsers):
     p.add_argument("--lr-decay", type=float, default=0.1, help="--lr-schedule step: the factor (default 0.1)")
     p.add_argument("--warmup-epochs", type=float, default=0.0,
                    help="raise the rate linearly from 0 over this many epochs (default 0; the GSM authors: 5)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int, help="default: MNIST 20, POS 5, parsing 15")
+    p.add_argument("--batch-size", type=int,
+                   help="examples per update (default: MNIST 10 images, POS 1 sentence, parsing 10,000 transitions)")
     p.add_argument("--hidden", type=int, help="hidden units per layer (default 500)")
     p.add_argument("--layers", type=int, help="hidden layers (MNIST default 2)")
     p.add_argument("--widths", type=_integers, help="one width per hidden layer, e.g. 154,160 (MLP tasks; "
                                                    "overrides --hidden and --layers)")
-    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="inverted dropout rate on each hidden layer's output (default 0)")
     p.add_argument("--init", choices=INITS, default="pytorch",
                    help="weight initialisation of the MLP tasks: pytorch (U(+-1/sqrt(in)), the default), authors "
                         "(N(0, 6/(in+out)), zero biases: the meProp authors' C# code) or lecun (N(0, 1/in), zero "
@@ -44,11 +51,18 @@ def add_parser(subparsers):
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="floating-point type of the MNIST model and data (default float32; the authors' C# code: "
                         "float64, about 1.5x slower)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", default="runs/last", help="folder for results.json and checkpoint.npz")
+    p.add_argument("--seed", type=int, default=1,
+                   help="seed of every random choice: initial weights, example order, dropout (default 1)")
+    p.add_argument("--out", default=DEFAULT_OUT,
+                   help=f"folder for results.json and checkpoint.npz (default {DEFAULT_OUT}, replaced by each run; "
+                        f"another folder that holds a run needs --resume or --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="train a new run in an --out folder that holds one")
     p.add_argument("--data-dir", default="data", help="prepared data folder (prepared on first use)")
-    p.add_argument("--limit-train", type=int, help="use only the first N training examples (smoke runs)")
-    p.add_argument("--limit-eval", type=int, help="use only the first N dev and test examples")
+    p.add_argument("--limit-train", type=int,
+                   help="use only the first N training examples: MNIST images, POS sentences, parsing transitions "
+                        "(smoke runs)")
+    p.add_argument("--limit-eval", type=int,
+                   help="use only the first N dev and test examples (MNIST images, POS and parsing sentences)")
     p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
     p.add_argument("--dense-output", dest="sparse_output", action="store_false",
                    help="keep the output layer's backward dense (default: sparsified like the hidden layers)")
@@ -62,7 +76,8 @@ def add_parser(subparsers):
     p.add_argument("--compression", type=float,
                    help="DropBack, GSM: keep parameters / C weights (default 25 and 60, their papers'); or give --k")
     p.add_argument("--from", dest="from_run", metavar="DIR",
-                   help="GSM: the finished dense run (its --out folder) whose trained weights GSM starts from")
+                   help="GSM: the finished run (its --out folder) whose trained weights GSM starts from (the GSM "
+                        "paper: a trained dense model)")
     p.add_argument("--adam-eps", choices=EPS_FORMS, default="pytorch",
                    help="where Adam's eps goes: pytorch (after the bias correction, the default) or authors (before it, "
                         "as the authors' C# code; differs in the first few thousand steps)")
@@ -110,10 +125,13 @@ def run(args):
     settings = TrainSettings(**{k: v for k, v in vars(args).items() if k in fields})
     try:
         settings.resolve()
+        _check_out(settings.out, args.resume, args.overwrite)
         task, model, optimizer, rngs = build_run(settings)
         extension = make_extension(settings, task, model, optimizer)
     except (ValueError, DataError) as error:
         raise UserError(str(error)) from None
+    if args.k is not None and settings.k is None:
+        print(f"note: --method {settings.method} keeps every gradient; --k {args.k} is not used", file=sys.stderr)
     trainer = Trainer(task, model, optimizer, settings, rngs, extension=extension)
     if args.resume:
         try:
@@ -125,8 +143,12 @@ def run(args):
         k = f" keeping {extension.k:,} of {extension.total:,} weights ({extension.total / extension.k:.1f}x)"
     print(f"{settings.task} {settings.method}{k}: {model.num_parameters():,} parameters, hidden {model.hidden_sizes()}, "
           f"{settings.optimizer} lr {settings.lr}, batch {settings.batch_size}, {task.n_train:,} training examples")
+    started = time.time()
     try:
         results = trainer.fit()
+    except KeyboardInterrupt:
+        print(_resume_hint(trainer.checkpoint_path, None if args.resume else started), file=sys.stderr)
+        raise
     except TrainingDiverged as error:
         raise UserError(f"training stopped: {error}; last good checkpoint: {trainer.checkpoint_path}") from None
     except TrainingStopped as stopped:
@@ -138,3 +160,31 @@ def run(args):
     print(f"best dev epoch {best}: dev {results['dev']:.2f}  test {results['test']:.2f} ({task.metric})")
     print(f"wrote {trainer.results_path}")
     return 0
+
+
+def _check_out(out, resume, overwrite):
+    """Make the --out folder before any work goes into it, and refuse to train a new run
+    over one it holds unless asked (the default folder is replaced by each run)."""
+    from mesimp_engine.atomic_file import output_folder
+
+    output_folder(out)
+    held = [name for name in ("checkpoint.npz", "results.json") if os.path.exists(os.path.join(out, name))]
+    if held and not (resume or overwrite) and os.path.normpath(out) != DEFAULT_OUT:
+        raise ValueError(f"{out} holds a run ({' and '.join(held)}): --resume continues it, --overwrite trains a "
+                         f"new run in its place, or give another --out")
+
+
+def _resume_hint(checkpoint_path, started=None):
+    """What an interrupted run left, and how to go on from it (``started``: the time a new
+    run began; a checkpoint older than that is another run's)."""
+    from mesimp_engine.train.checkpoint import read_progress
+
+    if not os.path.exists(checkpoint_path) or (started and os.path.getmtime(checkpoint_path) < started):
+        return ("no checkpoint of this run written yet (one is written after each epoch, and every N steps "
+                "with --checkpoint-every N)")
+    try:
+        progress = read_progress(checkpoint_path)
+    except ValueError as error:
+        return str(error)
+    return (f"checkpoint {checkpoint_path}: the same command with --resume continues at epoch "
+            f"{progress['epoch']}, step {progress['step']}")

@@ -113,7 +113,8 @@ def verify_file(path):
         if hashlib.md5(content).hexdigest() == MNIST_CONTENT_MD5[path.name]:
             return
     raise DataError(f"SHA-256 mismatch (expected {expected[:16]}..., found {actual[:16]}...): "
-                    "corrupt or different file; pass --no-verify to use your own copy", path)
+                    "corrupt or different file; to use your own copy, prepare the data with "
+                    "data_scripts/prepare_*.py --no-verify", path)
 
 
 def find_raw(dataset, source=None, verify=True, download_dir=None):

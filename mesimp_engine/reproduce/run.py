@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from mesimp_engine.atomic_file import atomic_write, write_json
+from mesimp_engine.atomic_file import atomic_write, output_folder, write_json
 from mesimp_engine.environment import environment
 from mesimp_engine.reproduce.jobs import HEARTBEAT_S, finished_line, started_line, threads_per_job, train_runs
 from mesimp_engine.reproduce.render import markdown, plot_curves, plot_sweep
@@ -290,7 +290,7 @@ def _claim(out, mine):
 
             raise ValueError(f"{out} holds the runs of {says(theirs)}: give another --out for {says(mine)}")
         return
-    os.makedirs(out, exist_ok=True)
+    output_folder(out)
     write_json(mine, path)
 
 

@@ -2,9 +2,11 @@
 in one ``.npz`` written atomically (a temporary file in the same folder, then rename), so
 an interruption at any point leaves the previous checkpoint intact."""
 
+import contextlib
 import json
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -33,10 +35,20 @@ def save_checkpoint(path, model, rngs, progress, extra_arrays=None):
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+RESUME_HINT = "remove it to train the run from the start"
+
+
+def read_progress(path):
+    """The ``progress`` dict of the checkpoint at ``path`` (its settings among it), read
+    without touching a model: a resumed run compares the settings before loading weights."""
+    with _open(path, RESUME_HINT) as data, _damaged(path, RESUME_HINT):
+        return json.loads(str(data["meta"]))["progress"]
+
+
 def load_checkpoint(path, model, rngs):
     """Restore what ``save_checkpoint`` wrote into ``model`` (values and optimizer state; the
     parameter handles stay the same objects) and ``rngs``; return (progress, extra_arrays)."""
-    with _open(path, "remove it to train the run from the start") as data:
+    with _open(path, RESUME_HINT) as data, _damaged(path, RESUME_HINT):
         meta = json.loads(str(data["meta"]))
         for name, p in model.named_parameters():
             p.replace(data[f"value/{name}"].copy())
@@ -62,7 +74,7 @@ def load_model_values(run_dir, model, same=(), settings=None, defaults=None):
     path = os.path.join(run_dir, "checkpoint.npz") if os.path.isdir(run_dir) else run_dir
     if not os.path.isfile(path):
         raise ValueError(f"{run_dir}: no checkpoint.npz (give a finished run's --out folder)")
-    with _open(path, "give a finished run's --out folder") as data:
+    with _open(path, "give a finished run's --out folder") as data, _damaged(path, "train that run again"):
         theirs = {**(defaults or {}), **json.loads(str(data["meta"]))["progress"].get("settings", {})}
         for name in same:
             if theirs.get(name) != settings[name]:
@@ -76,6 +88,16 @@ def load_model_values(run_dir, model, same=(), settings=None, defaults=None):
             if data[key].shape != p.shape:
                 raise ValueError(f"{path}: {name} is {data[key].shape}, this model's is {p.shape} (same --widths?)")
             p.value[...] = data[key]
+
+
+@contextlib.contextmanager
+def _damaged(path, hint):
+    """Reading a checkpoint's arrays: a damaged member (its CRC wrong, its data cut) or a
+    missing one raises ValueError naming the file, with ``hint``."""
+    try:
+        yield
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as error:
+        raise ValueError(f"{path} is damaged ({type(error).__name__}: {error}): {hint}") from None
 
 
 def _open(path, hint):

@@ -25,7 +25,7 @@ import numpy as np
 from mesimp_engine.atomic_file import remove_temporaries, write_json
 from mesimp_engine.errors import NonFiniteError, TrainingDiverged
 from mesimp_engine.graph import Graph
-from mesimp_engine.train.checkpoint import load_checkpoint, save_checkpoint
+from mesimp_engine.train.checkpoint import load_checkpoint, read_progress, save_checkpoint
 from mesimp_engine.train.extension import Extension
 from mesimp_engine.train.hidden_activity import model_activity
 from mesimp_engine.train.results import results_document
@@ -80,7 +80,7 @@ class Trainer:
         """Continue from the checkpoint under ``--out`` if there is one; True if resumed."""
         if not os.path.exists(self.checkpoint_path):
             return False
-        progress, arrays = load_checkpoint(self.checkpoint_path, self.model, self.rngs)
+        progress = read_progress(self.checkpoint_path)
         # a cosine schedule runs over --epochs: then the epochs change the numbers too
         run_only = [k for k in RUN_ONLY if not (k == "epochs" and self.settings.lr_schedule == "cosine")]
         saved = {k: v for k, v in {**ADDED_LATER, **progress["settings"]}.items() if k not in run_only}
@@ -89,6 +89,7 @@ class Trainer:
             diff = "; ".join(f"--{k.replace('_', '-')} {_shown(saved.get(k))} there, {_shown(now[k])} now"
                              for k in sorted(now) if saved.get(k) != now[k])
             raise ValueError(f"cannot resume {self.checkpoint_path}: settings differ ({diff})")
+        progress, arrays = load_checkpoint(self.checkpoint_path, self.model, self.rngs)
         self.epoch, self.step_in_epoch = progress["epoch"], progress["step"]
         self.history, self.partial = progress["history"], progress["partial"]
         self.extension.load_state(progress["extension"], arrays)

@@ -39,12 +39,20 @@ class ReportError(ValueError):
 
 def expand_runs(paths):
     """The run paths ``paths`` name: a ``mesimp-engine reproduce`` folder (it holds a
-    reproduce.json) stands for every finished run folder in it, and those of the seed
-    folders in it (``reproduce --seeds``), in name order (one with none is an error: it
-    would add nothing to the report); other paths stand for themselves."""
+    reproduce.json), or a folder of run folders (it holds no results.json), stands for
+    every finished run folder in it, and those of the seed folders in it (``reproduce
+    --seeds``), in name order (one with none is an error: it would add nothing to the
+    report); other paths stand for themselves."""
     runs = []
     for path in paths:
-        if os.path.isfile(os.path.join(path, "reproduce.json")):
+        reproduced = os.path.isfile(os.path.join(path, "reproduce.json"))
+        if not reproduced and os.path.isdir(path) and not os.path.exists(os.path.join(path, "results.json")):
+            found = _finished_runs(path)  # a folder of run folders
+            if not found:
+                raise ReportError(f"{path}: no results.json in it or in its sub-folders (a run writes results.json "
+                                  f"under its --out folder)")
+            runs += found
+        elif reproduced:
             found = _finished_runs(path)
             if not found:
                 tables = sorted(name for name in os.listdir(path) if name.endswith(".md"))
@@ -231,7 +239,8 @@ def _add_speedups(rows, settings):
 
 def format_table(rows):
     """The rows as an aligned text table."""
-    header = (f"{'task':<6} {'method':<8} {'k':>4} {'ep':>3} {'best':>4} {'dev':>7} {'test':>7} {'widths':<12}"
+    ww = _widths_column(rows)
+    header = (f"{'task':<6} {'method':<8} {'k':>4} {'ep':>3} {'best':>4} {'dev':>7} {'test':>7} {'widths':<{ww}}"
               f" {'params':>10} {'epoch s':>9} {'linbwd s':>9} {'speed-up':>8} {'updated':>8}  run")
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -239,7 +248,7 @@ def format_table(rows):
         lines.append(
             f"{r['task']:<6} {r['method']:<8} {r['k'] if r['k'] is not None else '-':>4} {r['epochs']:>3}"
             f" {r['best_epoch'] if r['best_epoch'] is not None else '-':>4} {_score(r['dev']):>7} {_score(r['test']):>7}"
-            f" {widths:<12} {r['parameters'] or 0:>10,} {r['epoch_s']:>9.1f} {r['linear_backward_s']:>9.2f}"
+            f" {widths:<{ww}} {r['parameters'] or 0:>10,} {r['epoch_s']:>9.1f} {r['linear_backward_s']:>9.2f}"
             f" {speedup:>8} {updated:>8}  {r['run']}"
         )
     return "\n".join(lines)
@@ -248,17 +257,19 @@ def format_table(rows):
 def format_group_table(rows):
     """Rows of ``report_by_seed`` as an aligned text table (test: mean, standard deviation
     and range over the seeds)."""
+    ww = _widths_column(rows)
     header = (f"{'task':<6} {'method':<8} {'k':>4} {'runs':>4} {'best':>7} {'dev':>7} {'test':>7} {'sd':>5}"
-              f" {'range':>13} {'widths':<12} {'epoch s':>9} {'linbwd s':>9} {'speed-up':>8} {'updated':>8}  settings where groups differ (else folder)")
+              f" {'range':>13} {'widths':<{ww}} {'epoch s':>9} {'linbwd s':>9} {'speed-up':>8} {'updated':>8}  settings where groups differ (else folder)")
     lines = [header, "-" * len(header)]
     for r in rows:
         epochs = [e for e in r["best_epochs"] if e is not None]
         best = "-" if not epochs else str(epochs[0]) if min(epochs) == max(epochs) else f"{min(epochs)}-{max(epochs)}"
         widths, speedup, updated = _shared_cells(r)
         spread = f"{r['test_min']:.2f}-{r['test_max']:.2f}"
+        sd = f"{r['test_sd']:.2f}" if r["runs"] > 1 else "-"  # one run has no spread
         lines.append(
             f"{r['task']:<6} {r['method']:<8} {r['k'] if r['k'] is not None else '-':>4} {r['runs']:>4} {best:>7}"
-            f" {_score(r['dev']):>7} {_score(r['test']):>7} {r['test_sd']:>5.2f} {spread:>13} {widths:<12}"
+            f" {_score(r['dev']):>7} {_score(r['test']):>7} {sd:>5} {spread:>13} {widths:<{ww}}"
             f" {r['epoch_s']:>9.1f} {r['linear_backward_s']:>9.2f} {speedup:>8} {updated:>8}  {r['settings'] or r['run']}"
         )
     return "\n".join(lines)
@@ -269,6 +280,11 @@ def write_report(rows, path, left_out=None):
     if left_out is not None:
         doc["left_out"] = left_out
     write_json(doc, path)
+
+
+def _widths_column(rows):
+    """The widths column's width: its longest cell, at least 12."""
+    return max([12] + [len(_shared_cells(r)[0]) for r in rows])
 
 
 def _shared_cells(row):

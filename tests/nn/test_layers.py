@@ -115,6 +115,15 @@ def test_module_registers_parameters_in_order():
     assert m.drop.training
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluating_restores_the_mode_it_found(training):
+    m = TwoLayer().train(training)
+    with pytest.raises(RuntimeError), m.evaluating():
+        assert not m.training and not m.drop.training
+        raise RuntimeError("a failed evaluation")
+    assert m.training is training and m.drop.training is training
+
+
 def test_zero_grad_and_state_dict_roundtrip():
     m = TwoLayer()
     Graph()

@@ -51,6 +51,17 @@ def test_report_cli_prints_and_writes_json(two_runs, tmp_path):
     assert [r["method"] for r in written["runs"]] == ["dense", "meprop"]
 
 
+def test_report_reads_a_folder_of_runs_and_refuses_a_folder_as_json(two_runs, tmp_path):
+    proc = _cli("report", str(two_runs))
+    assert proc.returncode == 0, proc.stderr
+    listed = [line.split()[-1] for line in proc.stdout.splitlines()[2:]]
+    assert str(two_runs / "dense" / "results.json") in listed and str(two_runs / "meprop" / "results.json") in listed
+    proc = _cli("report", str(tmp_path))  # no run in it
+    assert proc.returncode == 2 and "no results.json in it or in its sub-folders" in proc.stderr
+    proc = _cli("report", str(two_runs / "dense"), "--json", str(tmp_path))
+    assert proc.returncode == 2 and "is a folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_report_without_dense_run_has_no_speedup(two_runs):
     (row,) = report([load_run(two_runs / "meprop")])
     assert row["backprop_speedup"] is None
@@ -116,6 +127,9 @@ def test_report_by_seed_groups_runs_that_differ_only_in_the_seed(seeded_runs):
     assert [r["settings"] for r in rows] == ["clip=None", "clip=None", "clip=5.0"]
     table = format_group_table(rows)
     assert "clip=5.0" in table and f"{rows[1]['test']:.2f}" in table and f"{rows[1]['test_sd']:.2f}" in table
+    lines = table.splitlines()
+    assert len({line.index("500," if "500," in line else "64,64") for line in lines[2:]}) == 1
+    assert lines[-1].split()[7] == "-"  # the one-seed group has no standard deviation
 
 
 def test_report_pairs_each_run_with_the_dense_run_of_its_seed(seeded_runs):

@@ -150,9 +150,32 @@ def test_resume_refuses_other_settings(prepared_data, tmp_path):
     _train(prepared_data, tmp_path, "--epochs", "1", *SMALL)
     proc = _train(prepared_data, tmp_path, "--epochs", "2", "--seed", "5", *SMALL, "--resume", check=False)
     assert proc.returncode == 2 and "settings differ (--seed 1 there, 5 now)" in proc.stderr
+    # another model: the settings are compared before any weight is loaded
+    proc = _train(prepared_data, tmp_path, "--epochs", "2", "--layers", "3", *SMALL, "--resume", check=False)
+    assert proc.returncode == 2 and "settings differ (--layers 2 there, 3 now)" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("damage", ["cut short", "not a checkpoint", "no training state"])
+def test_a_folder_that_holds_a_run_needs_resume_or_overwrite(prepared_data, tmp_path):
+    _train(prepared_data, tmp_path, "--epochs", "1", *SMALL)
+    before = (tmp_path / "results.json").read_text()
+    proc = _train(prepared_data, tmp_path, "--epochs", "1", "--seed", "2", *SMALL, check=False)
+    assert proc.returncode == 2 and "holds a run" in proc.stderr and "epoch" not in proc.stdout
+    assert (tmp_path / "results.json").read_text() == before
+    _train(prepared_data, tmp_path, "--epochs", "1", "--seed", "2", *SMALL, "--overwrite")
+    assert json.loads((tmp_path / "results.json").read_text())["settings"]["seed"] == 2
+
+
+@pytest.mark.parametrize("out", ["a file", "under a file"])
+def test_an_out_that_cannot_be_a_folder_fails_before_training(prepared_data, tmp_path, out):
+    (tmp_path / "f").write_text("")
+    path = tmp_path / "f" if out == "a file" else tmp_path / "f" / "run"
+    proc = _train(prepared_data, path, "--epochs", "1", *SMALL, check=False)
+    assert proc.returncode == 2 and f"--out {path}" in proc.stderr and "Traceback" not in proc.stderr
+    assert "epoch" not in proc.stdout
+
+
+@pytest.mark.parametrize("damage", ["cut short", "not a checkpoint", "no training state", "bytes changed inside"])
 def test_resume_from_a_damaged_checkpoint_names_the_file(prepared_data, tmp_path, damage):
     _train(prepared_data, tmp_path, "--epochs", "1", *SMALL)
     path = tmp_path / "checkpoint.npz"
@@ -160,11 +183,33 @@ def test_resume_from_a_damaged_checkpoint_names_the_file(prepared_data, tmp_path
         path.write_bytes(path.read_bytes()[:1000])
     elif damage == "not a checkpoint":
         path.write_text("notes about the run\n")
-    else:
+    elif damage == "no training state":
         np.savez(path, weights=np.zeros(3))
+    else:  # a disk error in the middle of the largest array: its CRC no longer matches
+        data = bytearray(path.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 100] = bytes(b ^ 0xFF for b in data[middle : middle + 100])
+        path.write_bytes(bytes(data))
     proc = _train(prepared_data, tmp_path, "--epochs", "2", *SMALL, "--resume", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"{path} is not a" in proc.stderr and "remove it to train the run from the start" in proc.stderr
+    said = "is damaged" if damage == "bytes changed inside" else "is not a"
+    assert f"{path} {said}" in proc.stderr and "remove it to train the run from the start" in proc.stderr
+
+
+def test_ctrl_c_says_where_the_checkpoint_is(prepared_data, tmp_path):
+    cmd = [sys.executable, "-m", "mesimp_engine", "train", "--task", "mnist", "--data-dir", str(prepared_data),
+           "--out", str(tmp_path), "--epochs", "20", "--checkpoint-every", "20", *SMALL]
+    # SIGINT at its default, as in a terminal (see tests/reproduce's Ctrl-C test)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 300
+    while not (tmp_path / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert f"checkpoint {tmp_path / 'checkpoint.npz'}: the same command with --resume continues at epoch" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_missing_data_is_one_line(tmp_path):
