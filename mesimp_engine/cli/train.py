@@ -4,7 +4,6 @@ import argparse
 import dataclasses
 import os
 import sys
-import time
 
 from mesimp_engine.train.settings import (DTYPES, EPS_FORMS, INITS, LR_SCHEDULES, METHODS, OPTIMIZERS, TASKS,
                                           WEIGHT_BUDGET_METHODS, TrainSettings)
@@ -125,11 +124,13 @@ def run(args):
     settings = TrainSettings(**{k: v for k, v in vars(args).items() if k in fields})
     try:
         settings.resolve()
-        _check_out(settings.out, args.resume, args.overwrite)
+        replaced = _check_out(settings.out, args.resume, args.overwrite)
         task, model, optimizer, rngs = build_run(settings)
         extension = make_extension(settings, task, model, optimizer)
     except (ValueError, DataError) as error:
         raise UserError(str(error)) from None
+    for path in replaced:
+        os.remove(path)
     if args.k is not None and settings.k is None:
         print(f"note: --method {settings.method} keeps every gradient; --k {args.k} is not used", file=sys.stderr)
     trainer = Trainer(task, model, optimizer, settings, rngs, extension=extension)
@@ -143,11 +144,10 @@ def run(args):
         k = f" keeping {extension.k:,} of {extension.total:,} weights ({extension.total / extension.k:.1f}x)"
     print(f"{settings.task} {settings.method}{k}: {model.num_parameters():,} parameters, hidden {model.hidden_sizes()}, "
           f"{settings.optimizer} lr {settings.lr}, batch {settings.batch_size}, {task.n_train:,} training examples")
-    started = time.time()
     try:
         results = trainer.fit()
     except KeyboardInterrupt:
-        print(_resume_hint(trainer.checkpoint_path, None if args.resume else started), file=sys.stderr)
+        print(_resume_hint(trainer.checkpoint_path), file=sys.stderr)
         raise
     except TrainingDiverged as error:
         raise UserError(f"training stopped: {error}; last good checkpoint: {trainer.checkpoint_path}") from None
@@ -163,23 +163,29 @@ def run(args):
 
 
 def _check_out(out, resume, overwrite):
-    """Make the --out folder before any work goes into it, and refuse to train a new run
-    over one it holds unless asked (the default folder is replaced by each run)."""
+    """Make the --out folder before any work goes into it. A new run refuses a folder that
+    holds another run unless told to replace it (the default folder is replaced by every
+    run). Returns the files of the run it replaces, for the caller to remove once the new
+    run is built: no checkpoint of it is left for ``--resume`` to take for the new run's."""
     from mesimp_engine.atomic_file import output_folder
 
     output_folder(out)
-    held = [name for name in ("checkpoint.npz", "results.json") if os.path.exists(os.path.join(out, name))]
-    if held and not (resume or overwrite) and os.path.normpath(out) != DEFAULT_OUT:
-        raise ValueError(f"{out} holds a run ({' and '.join(held)}): --resume continues it, --overwrite trains a "
-                         f"new run in its place, or give another --out")
+    held = [os.path.join(out, name) for name in ("checkpoint.npz", "results.json")
+            if os.path.exists(os.path.join(out, name))]
+    if resume:
+        return []
+    if held and not overwrite and os.path.normpath(out) != DEFAULT_OUT:
+        names = " and ".join(os.path.basename(path) for path in held)
+        raise ValueError(f"{out} holds a run ({names}): --resume continues it, --overwrite trains a new run in its "
+                         f"place, or give another --out")
+    return held
 
 
-def _resume_hint(checkpoint_path, started=None):
-    """What an interrupted run left, and how to go on from it (``started``: the time a new
-    run began; a checkpoint older than that is another run's)."""
+def _resume_hint(checkpoint_path):
+    """What an interrupted run left, and how to go on from it."""
     from mesimp_engine.train.checkpoint import read_progress
 
-    if not os.path.exists(checkpoint_path) or (started and os.path.getmtime(checkpoint_path) < started):
+    if not os.path.exists(checkpoint_path):
         return ("no checkpoint of this run written yet (one is written after each epoch, and every N steps "
                 "with --checkpoint-every N)")
     try:
