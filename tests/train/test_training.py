@@ -166,6 +166,15 @@ def test_a_folder_that_holds_a_run_needs_resume_or_overwrite(prepared_data, tmp_
     assert json.loads((tmp_path / "results.json").read_text())["settings"]["seed"] == 2
 
 
+def test_the_default_out_is_replaced_by_each_run(prepared_data, tmp_path):
+    cmd = [sys.executable, "-m", "mesimp_engine", "train", "--task", "mnist", "--data-dir", str(prepared_data),
+           "--epochs", "1", *SMALL]
+    for seed in ("1", "2"):
+        proc = subprocess.run([*cmd, "--seed", seed], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((tmp_path / "runs" / "last" / "results.json").read_text())["settings"]["seed"] == int(seed)
+
+
 @pytest.mark.parametrize("out", ["a file", "under a file"])
 def test_an_out_that_cannot_be_a_folder_fails_before_training(prepared_data, tmp_path, out):
     (tmp_path / "f").write_text("")
