@@ -18,8 +18,8 @@ Timing, the phases the papers report: ``graph.stats.forward`` is the time inside
 forwards, ``stats.build`` the rest of the time from the graph's creation to the call of
 ``backward`` (creating nodes, Python around the ops), ``stats.backward`` the reverse pass,
 and ``stats.linear_backward`` the backward of linear-layer ops alone (the papers' "backprop
-time"). The fourth phase, the parameter update, is timed by the optimizer
-(``Optimizer.last_step_seconds``). With ``profile=True`` the time and count per op type are
+time"). The fourth phase, the parameter update, is timed outside the graph, around the
+optimizer's ``step`` and ``zero_grad`` (``train.loop.Trainer.train_step``). With ``profile=True`` the time and count per op type are
 recorded as well.
 """
 

@@ -19,7 +19,7 @@ class MLP(nn.Module):
     ``linear_options`` are passed to every hidden ``Linear`` (for example meProp's ``k``
     and ``mode``); ``output_options`` to the output layer (the papers sparsify MNIST's
     output layer with the same k; pass {} to keep it dense). ``init`` is every layer's
-    initialisation (``nn.Linear.INITS``: "pytorch", "authors" or "lecun").
+    initialisation (``mesimp_engine.nn.linear.INITS``: "pytorch", "authors" or "lecun").
     """
 
     def __init__(self, n_in=784, hidden=500, layers=2, n_out=10, dropout=0.0, rng=None,

@@ -1,5 +1,6 @@
 """Element-wise activations. Where the derivative is a function of the output
-(tanh, sigmoid), the output is what forward saves; otherwise the input."""
+(tanh, sigmoid), the output is what forward saves; otherwise what the derivative needs
+from the input (ReLU's mask x > 0, the cube's x^2)."""
 
 import numpy as np
 
