@@ -39,10 +39,15 @@ def output_folder(path, flag="--out"):
 
 
 def output_file(path, flag="--json"):
-    """Check that ``path`` can be written as a file (not an existing folder); ValueError
-    naming ``flag`` if not."""
+    """Check that ``path`` can be written as a file (not an existing folder, no file on the
+    way to it); ValueError naming ``flag`` if not."""
     if os.path.isdir(path):
         raise ValueError(f"{flag} {path} is a folder: give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise ValueError(f"{flag} {path}: {folder} is a file, not a folder")
 
 
 def write_json(document, path):

@@ -88,7 +88,7 @@ def ratio(results, case, slow_impl, fast_impl):
 
 
 def print_table(doc, file=None):
-    """Print the results grouped by case: time per implementation and its ratio to the
+    """Print the results grouped by case: time per implementation and its speed-up over the
     case's baseline (the row flagged ``baseline``, else the first row of the case)."""
     file = file or sys.stdout
     results = doc["results"]
@@ -102,7 +102,7 @@ def print_table(doc, file=None):
     # columns as wide as the longest case and implementation name (at least 28 and 26)
     cw = max([28] + [len(r["case"]) for r in results])
     iw = max([26] + [len(r["impl"]) for r in results])
-    header = f"{'case':<{cw}} {'impl':<{iw}} {'median':>12} {'best':>12} {'vs baseline':>12}"
+    header = f"{'case':<{cw}} {'impl':<{iw}} {'median':>12} {'best':>12} {'speed-up':>12}"
     print(header, file=file)
     print("-" * len(header), file=file)
     cases = []
@@ -114,11 +114,14 @@ def print_table(doc, file=None):
         base = next((r for r in rows if r.get("baseline")), rows[0])
         for r in rows:
             speedup = base["median_s"] / r["median_s"] if r["median_s"] > 0 else float("inf")
+            cell = "-" if len(rows) == 1 else "baseline" if r is base else f"{speedup:.2f}x"
             print(
                 f"{case:<{cw}} {r['impl']:<{iw}} {_fmt(r['median_s']):>12} {_fmt(r.get('best_s', r['median_s'])):>12}"
-                f" {speedup:>11.2f}x",
+                f" {cell:>12}",
                 file=file,
             )
+    print("# speed-up: the case's baseline row's median time / this row's (above 1x: faster than the baseline)",
+          file=file)
     for line in doc.get("notes", []):
         print(f"# {line}", file=file)
 

@@ -7,6 +7,8 @@ Each benchmark is a module ``mesimp_engine.bench.<name>`` with ``add_arguments(p
 
 import importlib
 
+from mesimp_engine.cli.arguments import positive_int
+
 BENCHES = {
     "topk": "top-k selection: ours vs numpy.argpartition, argsort, heapq, torch.topk, read floor",
     "backprop": "backward of one linear layer: dense BLAS vs meProp per-example vs unified",
@@ -22,7 +24,8 @@ def add_parser(subparsers):
     for name, help_text in BENCHES.items():
         sub = bench_parsers.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-        sub.add_argument("--repeats", type=int, default=None, help="timed repeats per case (median reported)")
+        sub.add_argument("--repeats", type=positive_int, default=None,
+                         help="timed repeats per case (median reported)")
         sub.add_argument("--quick", action="store_true", help="small cases and few repeats (a smoke run)")
         module = _load(name)
         if module is not None and hasattr(module, "add_arguments"):
@@ -52,7 +55,11 @@ def run(args):
     module = _load(args.bench)
     if module is None:
         raise UserError(f"benchmark '{args.bench}' is not built yet in this version")
-    document = module.run(args)
+    try:
+        document = module.run(args)
+    except ValueError as error:  # a setting the benchmark cannot run with (its message says which)
+        raise UserError(str(error)) from None
+    document["settings"] = {key: value for key, value in vars(args).items() if key not in ("func", "json")}
     print_table(document)
     if args.json:
         write_json(document, args.json)

@@ -1,10 +1,10 @@
 """``mesimp-engine train``: train one of the papers' models and report what they report."""
 
-import argparse
 import dataclasses
 import os
 import sys
 
+from mesimp_engine.cli.arguments import integers
 from mesimp_engine.train.settings import (DTYPES, EPS_FORMS, INITS, LR_SCHEDULES, METHODS, OPTIMIZERS, TASKS,
                                           WEIGHT_BUDGET_METHODS, TrainSettings)
 
@@ -25,7 +25,7 @@ def add_parser(subparsers):
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                    help="constant (the default, the papers'); cosine: annealed from --lr to 0 over --epochs; "
                         "step: multiplied by --lr-decay after each epoch of --lr-steps")
-    p.add_argument("--lr-steps", type=_integers, metavar="E1,E2,...",
+    p.add_argument("--lr-steps", type=integers, metavar="E1,E2,...",
                    help="--lr-schedule step: the epochs after which the rate is multiplied by --lr-decay "
                         "(e.g. 160,200,240: the GSM authors' LeNet-300-100 run)")
     p.add_argument("--lr-decay", type=float, default=0.1, help="--lr-schedule step: the factor (default 0.1)")
@@ -36,7 +36,7 @@ def add_parser(subparsers):
                    help="examples per update (default: MNIST 10 images, POS 1 sentence, parsing 10,000 transitions)")
     p.add_argument("--hidden", type=int, help="hidden units per layer (default 500)")
     p.add_argument("--layers", type=int, help="hidden layers (MNIST default 2)")
-    p.add_argument("--widths", type=_integers, help="one width per hidden layer, e.g. 154,160 (MLP tasks; "
+    p.add_argument("--widths", type=integers, help="one width per hidden layer, e.g. 154,160 (MLP tasks; "
                                                    "overrides --hidden and --layers)")
     p.add_argument("--dropout", type=float, default=0.0,
                    help="inverted dropout rate on each hidden layer's output (default 0)")
@@ -106,12 +106,6 @@ def add_parser(subparsers):
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint under --out")
     p.set_defaults(func=run)
 
-
-def _integers(text):
-    try:
-        return [int(w) for w in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def run(args):

@@ -19,5 +19,6 @@ def test_print_table_aligns_long_case_and_impl_names():
     header, rows = lines[2], lines[4:8]
     # every row ends its columns where the header does, and the ratios are the baseline's
     assert all(len(row) == len(header) for row in rows)
-    assert [row.split()[-1] for row in rows] == ["1.00x", "2.00x", "1.00x", "4.00x"]
+    assert [row.split()[-1] for row in rows] == ["baseline", "2.00x", "baseline", "4.00x"]
+    assert lines[-2].startswith("# speed-up: the case's baseline row's median time / this row's")
     assert lines[-1] == "# n"
