@@ -46,6 +46,15 @@ def environment():
         env["torch_threads"] = torch.get_num_threads()
     except ImportError:
         env["torch"] = None
+    env["mesimp_engine"] = mesimp_engine.__version__
+    env["cores"] = cores()  # this process's affinity, which cpu_count does not show
+    try:
+        from threadpoolctl import threadpool_info
+
+        env["blas"] = [{key: lib.get(key) for key in ("internal_api", "version", "architecture", "num_threads")}
+                       for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    except ImportError:
+        env["blas"] = None
     env["numpy_loaded_before_engine"] = mesimp_engine.NUMPY_LOADED_FIRST
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS",
                 "NUMBA_NUM_THREADS"):
