@@ -172,8 +172,12 @@ def run(args):
                  f" per_example/floor {times['per_example'] / floor:.1f}x, unified/floor {times['unified'] / floor:.1f}x")
         notes.append(line)
     notes.append(
-        "dense = NumPy BLAS dy.T @ x, dy @ W; every impl writes into the same preallocated dx/dW buffers;"
-        " selection and db included; implementations timed in turns (round robin), median of the rounds"
+        "float32; dense = NumPy BLAS dy.T @ x, dy @ W, on one BLAS thread below the engine's SMALL_PRODUCT "
+        "multiply-adds and on all above (dense_all_threads: always all); every impl writes into the same "
+        "preallocated dx/dW buffers; selection and db included; implementations timed in turns (round robin), "
+        "median of the rounds"
     )
+    notes.append("floor: one read of x and dy and one write of dx; it bounds the speed-up only where they do not "
+                 "fit in the caches (the parser's shape), elsewhere it is a reference")
     notes.append(f"load average (1 min) {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} cpus")
     return document("backprop", results, notes=notes)
