@@ -80,6 +80,10 @@ def add_parser(subparsers):
     p.add_argument("--adam-eps", choices=EPS_FORMS, default="pytorch",
                    help="where Adam's eps goes: pytorch (after the bias correction, the default) or authors (before it, "
                         "as the authors' C# code; differs in the first few thousand steps)")
+    p.add_argument("--adagrad-eps", choices=EPS_FORMS, default="pytorch",
+                   help="where AdaGrad's eps goes: pytorch (outside the square root, the default) or authors "
+                        "(inside it, as the authors' C# code and Chen & Manning's parser: smaller steps for "
+                        "small gradients)")
     p.add_argument("--evals-per-epoch", type=int, default=1, metavar="N",
                    help="evaluate dev (and test) N times per epoch, at equal step intervals; the best dev point is "
                         "selected (the authors' C# MNIST code: 11; default 1, at the epoch's end)")

@@ -151,40 +151,42 @@ def adam_step_numpy(w, g, m, v, step, beta1, keep1, beta2, keep2, root2, eps, we
 
 
 @njit(cache=True, error_model="numpy")
-def _adagrad_scalar(wi, gi, si, lr, eps, weight_decay, clip):
+def _adagrad_scalar(wi, gi, si, lr, eps, weight_decay, clip, eps_inside):
     """``adagrad_step`` for one weight: its new (w, s) (a function of numbers, as
     ``_adam_scalar``)."""
     gi = _clipped(gi, clip) + weight_decay * wi
     si = si + gi * gi
-    return wi - lr * gi / (np.sqrt(si) + eps), si
+    divisor = np.sqrt(si + eps) if eps_inside else np.sqrt(si) + eps
+    return wi - lr * gi / divisor, si
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def adagrad_step_parallel(w, g, s, lr, eps, weight_decay, clip):
+def adagrad_step_parallel(w, g, s, lr, eps, weight_decay, clip, eps_inside=False):
     """``adagrad_step``'s update on all of Numba's threads."""
     for i in prange(w.size):
-        w[i], s[i] = _adagrad_scalar(w[i], g[i], s[i], lr, eps, weight_decay, clip)
+        w[i], s[i] = _adagrad_scalar(w[i], g[i], s[i], lr, eps, weight_decay, clip, eps_inside)
 
 
 @njit(cache=True, error_model="numpy")
-def adagrad_step_serial(w, g, s, lr, eps, weight_decay, clip):
+def adagrad_step_serial(w, g, s, lr, eps, weight_decay, clip, eps_inside=False):
     """``adagrad_step``'s update on the calling thread."""
     for i in range(w.size):
-        w[i], s[i] = _adagrad_scalar(w[i], g[i], s[i], lr, eps, weight_decay, clip)
+        w[i], s[i] = _adagrad_scalar(w[i], g[i], s[i], lr, eps, weight_decay, clip, eps_inside)
 
 
-def adagrad_step(w, g, s, lr, eps, weight_decay, clip):
-    """s += g^2; w -= lr * g / (sqrt(s) + eps), after g is clipped and g += weight_decay * w.
-    The scalars come in the weights' dtype (``cast_scalars``), as for ``adam_step``, which
-    also says how the threads are chosen."""
-    _ADAGRAD((w.size, w.dtype.num))(w, g, s, lr, eps, weight_decay, clip)
+def adagrad_step(w, g, s, lr, eps, weight_decay, clip, eps_inside=False):
+    """s += g^2; w -= lr * g / (sqrt(s) + eps), or lr * g / sqrt(s + eps) with
+    ``eps_inside``, after g is clipped and g += weight_decay * w. The scalars come in the
+    weights' dtype (``cast_scalars``), as for ``adam_step``, which also says how the threads
+    are chosen."""
+    _ADAGRAD((w.size, w.dtype.num))(w, g, s, lr, eps, weight_decay, clip, eps_inside)
 
 
-def adagrad_step_numpy(w, g, s, lr, eps, weight_decay, clip):
+def adagrad_step_numpy(w, g, s, lr, eps, weight_decay, clip, eps_inside=False):
     """NumPy twin of ``adagrad_step``."""
     if clip > 0:
         g = np.clip(g, -clip, clip)
     if weight_decay:
         g = g + weight_decay * w
     s += g * g
-    w -= lr * g / (np.sqrt(s) + eps)
+    w -= lr * g / (np.sqrt(s + eps) if eps_inside else np.sqrt(s) + eps)

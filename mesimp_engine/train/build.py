@@ -40,7 +40,7 @@ def make_optimizer(settings, params):
     if name == "adam":
         return optim.Adam(params, eps_form=settings.adam_eps, **common)
     if name == "adagrad":
-        return optim.AdaGrad(params, eps=1e-6, **common)
+        return optim.AdaGrad(params, eps=1e-6, eps_form=settings.adagrad_eps, **common)
     return optim.SGD(params, momentum=settings.momentum, nesterov=settings.nesterov,
                      weight_decay=settings.weight_decay, **common)
 

@@ -30,7 +30,7 @@ DEFAULT_COMPRESSION = {"dropback": 25.0, "gsm": 60.0}
 GSM_DEFAULTS = {"lr": 0.01, "momentum": 0.99, "nesterov": True, "weight_decay": 5e-4, "batch_size": 256}
 ADDED_LATER = {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "compression": None, "from_run": None,
                "lr_schedule": "constant", "lr_steps": None, "lr_decay": 0.1, "warmup_epochs": 0.0,
-               "standardize": False, "record_update": False}
+               "standardize": False, "record_update": False, "adagrad_eps": "pytorch"}
 """Flags added after runs had been made, with the value those runs had: resuming such a run,
 or comparing it in ``report``, reads a missing flag as this value."""
 OPTIMIZERS = ("adam", "adagrad", "sgd")
@@ -81,6 +81,7 @@ class TrainSettings:
     compression: float = None
     from_run: str = None
     adam_eps: str = "pytorch"
+    adagrad_eps: str = "pytorch"
     evals_per_epoch: int = 1
     check_finite: bool = False
     record_update: bool = False
@@ -132,6 +133,10 @@ class TrainSettings:
             raise ValueError(f"--adam-eps must be one of {EPS_FORMS}, got {self.adam_eps!r}")
         if self.adam_eps != "pytorch" and self.optimizer != "adam":
             raise ValueError(f"--adam-eps is for --optimizer adam, not {self.optimizer}")
+        if self.adagrad_eps not in EPS_FORMS:
+            raise ValueError(f"--adagrad-eps must be one of {EPS_FORMS}, got {self.adagrad_eps!r}")
+        if self.adagrad_eps != "pytorch" and self.optimizer != "adagrad":
+            raise ValueError(f"--adagrad-eps is for --optimizer adagrad, not {self.optimizer}")
         if self.evals_per_epoch < 1:
             raise ValueError(f"--evals-per-epoch must be at least 1, got {self.evals_per_epoch}")
         if not 0 <= self.prune_rate < 1:

@@ -40,13 +40,14 @@ def test_adam_kernel_matches_numpy(dtype, tol, weight_decay, clip, kernel):
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 @pytest.mark.parametrize("clip", [0.0, 0.5])
 @pytest.mark.parametrize("kernel", ADAGRAD, ids=lambda f: f.__name__)
-def test_adagrad_kernel_matches_numpy(dtype, tol, weight_decay, clip, kernel):
+@pytest.mark.parametrize("eps_inside", [False, True])
+def test_adagrad_kernel_matches_numpy(dtype, tol, weight_decay, clip, kernel, eps_inside):
     ours, ref = _arrays(777, dtype, 1)[:3], _arrays(777, dtype, 1)[:3]
     ours[2][:] = np.abs(ours[2])
     ref[2][:] = np.abs(ref[2])
     args = cast_scalars(dtype, 0.1, 1e-6, weight_decay, clip)
-    kernel(*ours, *args)
-    adagrad_step_numpy(*ref, *args)
+    kernel(*ours, *args, eps_inside)
+    adagrad_step_numpy(*ref, *args, eps_inside)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 

@@ -58,6 +58,20 @@ def test_adagrad_equation():
     np.testing.assert_allclose(p.state["sum"], [4.0, 1.0])
 
 
+def test_adagrad_with_the_authors_eps_adds_it_inside_the_square_root():
+    # the authors' C# AdaGrad.Update: h += dw^2; w -= dw * lr / sqrt(h + eps)
+    p = _param([1.0, 1.0, 1.0], [2.0, -1e-3, 1e-4])
+    optim.AdaGrad([p], lr=0.1, eps=1e-6, eps_form="authors").step()
+    g = np.array([2.0, -1e-3, 1e-4])
+    np.testing.assert_allclose(p.value, 1 - 0.1 * g / np.sqrt(g * g + 1e-6), rtol=1e-6)
+    # a small gradient moves a weight far less than in PyTorch's form (eps outside)
+    q = _param([1.0], [1e-4])
+    optim.AdaGrad([q], lr=0.1, eps=1e-6).step()
+    assert abs(1 - q.value[0]) > 9 * abs(1 - p.value[2])
+    with pytest.raises(ValueError, match="eps_form"):
+        optim.AdaGrad([p], eps_form="inside")
+
+
 def test_sgd_elementwise_clipping():
     p = _param([0.0, 0.0, 0.0], [10.0, -0.5, -3.0])
     optim.SGD([p], lr=1.0, clip=1.0).step()

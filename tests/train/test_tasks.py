@@ -109,6 +109,8 @@ def test_init_setting_is_checked():
         TrainSettings(task="mnist", adam_eps="csharp").resolve()
     with pytest.raises(ValueError, match="--adam-eps is for --optimizer adam"):
         TrainSettings(task="mnist", optimizer="adagrad", adam_eps="authors").resolve()
+    with pytest.raises(ValueError, match="--adagrad-eps is for --optimizer adagrad"):
+        TrainSettings(task="mnist", adagrad_eps="authors").resolve()
 
 
 def test_numeric_flags_are_checked_before_training():

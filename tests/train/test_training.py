@@ -77,6 +77,14 @@ def test_float64_runs_in_float64(prepared_data, tmp_path):
     assert loss32 != loss64 and abs(loss32 - loss64) < 1e-3 * loss64
 
 
+def test_adagrad_eps_forms_train_differently_and_are_recorded(prepared_data, tmp_path):
+    for form in ("pytorch", "authors"):
+        _train(prepared_data, tmp_path / form, "--epochs", "1", "--optimizer", "adagrad", "--adagrad-eps", form, *SMALL)
+    runs = [json.loads((tmp_path / form / "results.json").read_text()) for form in ("pytorch", "authors")]
+    assert [r["settings"]["adagrad_eps"] for r in runs] == ["pytorch", "authors"]
+    assert runs[0]["epochs"][0]["train_loss"] != runs[1]["epochs"][0]["train_loss"]
+
+
 def test_evaluations_survive_a_stop_and_resume(prepared_data, tmp_path):
     flags = ["--epochs", "1", "--evals-per-epoch", "3", *SMALL]
     _train(prepared_data, tmp_path / "full", *flags)
