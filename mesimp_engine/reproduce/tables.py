@@ -243,21 +243,27 @@ MESIMP_SCALES = {**SCALES, "smoke": {**SCALES["smoke"], "mnist": {**SCALES["smok
 
 PROTOCOLS = {
     "defaults": {},
-    "authors": {"init": "authors", "clip": 5.0, "evals_per_epoch": 11, "adam_eps": "authors"},
+    "authors": {"init": "authors", "clip": 5.0, "evals_per_epoch": 11, "adam_eps": "authors",
+                "adagrad_eps": "authors"},
 }
 """Settings added to the MNIST rows (``--protocol``). "authors": what the meProp authors' C#
 MNIST program does and the paper's text does not state (docs/mnist-meprop.md): Glorot-normal
 weights and zero biases, each element of the mini-batch's mean gradient clipped at 5, the
-test score taken at the best of 11 dev evaluations an epoch, and Adam's eps added to
-sqrt(v) before the bias correction (Adam rows only). Their program is MNIST's only; POS and
-parsing rows train with the defaults under either protocol."""
+test score taken at the best of 11 dev evaluations an epoch, Adam's eps added to sqrt(v)
+before the bias correction (Adam rows only) and AdaGrad's inside the square root (AdaGrad
+rows only). Their program is MNIST's only; POS and parsing rows train with the defaults
+under either protocol."""
+
+OPTIMIZER_SETTINGS = {"adam_eps": "adam", "adagrad_eps": "adagrad"}
+"""Protocol settings that apply to one optimizer's rows only."""
 
 
 def protocol_settings(protocol, row):
     """The settings ``protocol`` adds to ``row``'s run."""
     if row.task != "mnist":
         return {}
-    return {key: value for key, value in PROTOCOLS[protocol].items() if key != "adam_eps" or row.optimizer == "adam"}
+    return {key: value for key, value in PROTOCOLS[protocol].items()
+            if OPTIMIZER_SETTINGS.get(key, row.optimizer) == row.optimizer}
 
 
 TABLE7_SCALES = {

@@ -236,8 +236,8 @@ def test_table8_times_training_steps_of_one_mlp_dense_and_unified_at_every_k(dat
 def test_the_authors_protocol_changes_the_mnist_rows_only(data_dir, tmp_path):
     proc = _reproduce(data_dir, tmp_path, "table3", "--scale", "smoke", "--protocol", "authors", "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    authors = {"init": "authors", "clip": 5.0, "evals_per_epoch": 11, "adam_eps": "authors"}
-    defaults = {"init": "pytorch", "clip": None, "evals_per_epoch": 1, "adam_eps": "pytorch"}
+    authors = {"init": "authors", "clip": 5.0, "evals_per_epoch": 11, "adam_eps": "authors", "adagrad_eps": "pytorch"}
+    defaults = {"init": "pytorch", "clip": None, "evals_per_epoch": 1, "adam_eps": "pytorch", "adagrad_eps": "pytorch"}
     for row in TABLES["table3"]["rows"]:
         settings = json.loads((_folder(tmp_path, row, "table3") / "results.json").read_text())["settings"]
         want = authors if row.task == "mnist" else defaults
@@ -371,3 +371,13 @@ def test_bad_seeds_are_refused(data_dir, tmp_path, flags, message):
     proc = _reproduce(data_dir, tmp_path / "out", *flags, "--scale", "smoke")
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_authors_protocol_gives_each_optimizer_its_own_eps_form():
+    from mesimp_engine.reproduce.tables import protocol_settings
+
+    rows = {(row.task, row.optimizer): row for row in TABLES["table1"]["rows"]}
+    adagrad, adam = protocol_settings("authors", rows["mnist", "adagrad"]), protocol_settings("authors", rows["mnist", "adam"])
+    assert adagrad["adagrad_eps"] == "authors" and "adam_eps" not in adagrad
+    assert adam["adam_eps"] == "authors" and "adagrad_eps" not in adam
+    assert protocol_settings("authors", rows["parse", "adagrad"]) == {} == protocol_settings("defaults", rows["mnist", "adagrad"])
