@@ -44,19 +44,19 @@ def multiply_adds(model):
 def _models(args):
     """(full, trimmed, trained): the two models in evaluation mode, and whether the trimmed
     one has trained weights (a run's)."""
-    if not args.run:
-        full = MLP(784, 500, 2, 10, rng=0)
-        if len(args.widths) != 2 or not all(1 <= w <= 500 for w in args.widths):
-            raise ValueError(f"--widths: two widths of 1 to 500 (the full model's), got {args.widths}")
-        trimmed = MLP(784, 500, 2, 10, rng=0)
-        trim_mlp_(trimmed, [np.arange(w) for w in args.widths])
-        return full.eval(), trimmed.eval(), False
-    settings, widths = _run_settings(args.run)
-    full = MLP(784, settings["hidden"], settings["layers"], 10, rng=0)
-    trimmed = MLP(784, settings["hidden"], settings["layers"], 10, rng=0)
+    if args.run:
+        settings, widths = _run_settings(args.run)
+        hidden, layers = settings["hidden"], settings["layers"]
+    else:
+        hidden, layers, widths = 500, 2, args.widths
+        if len(widths) != 2 or not all(1 <= w <= 500 for w in widths):
+            raise ValueError(f"--widths: two widths of 1 to 500 (the full model's), got {widths}")
+    full = MLP(784, hidden, layers, 10, rng=0)
+    trimmed = MLP(784, hidden, layers, 10, rng=0)
     trim_mlp_(trimmed, [np.arange(w) for w in widths])
-    load_model_values(args.run, trimmed)
-    return full.eval(), trimmed.eval(), True
+    if args.run:
+        load_model_values(args.run, trimmed)
+    return full.eval(), trimmed.eval(), bool(args.run)
 
 
 def _run_settings(run):

@@ -168,10 +168,10 @@ def _check_out(out, resume, overwrite):
     from mesimp_engine.atomic_file import output_folder
 
     output_folder(out)
-    held = [os.path.join(out, name) for name in ("checkpoint.npz", "results.json")
-            if os.path.exists(os.path.join(out, name))]
     if resume:
         return []
+    held = [os.path.join(out, name) for name in ("checkpoint.npz", "results.json")
+            if os.path.exists(os.path.join(out, name))]
     if held and not overwrite and os.path.normpath(out) != DEFAULT_OUT:
         names = " and ".join(os.path.basename(path) for path in held)
         raise ValueError(f"{out} holds a run ({names}): --resume continues it, --overwrite trains a new run in its "

@@ -67,6 +67,7 @@ into the same ``--out``.
 from dataclasses import dataclass, field, replace
 
 from mesimp_engine.bench.backprop import TABLE7_DENSE_MS, TABLE7_PUBLISHED
+from mesimp_engine.train.settings import EPS_SETTINGS
 
 
 TASK_NAMES = {"mnist": "MNIST", "pos": "POS-Tag", "parse": "Parsing"}
@@ -254,16 +255,12 @@ before the bias correction (Adam rows only) and AdaGrad's inside the square root
 rows only). Their program is MNIST's only; POS and parsing rows train with the defaults
 under either protocol."""
 
-OPTIMIZER_SETTINGS = {"adam_eps": "adam", "adagrad_eps": "adagrad"}
-"""Protocol settings that apply to one optimizer's rows only."""
-
-
 def protocol_settings(protocol, row):
     """The settings ``protocol`` adds to ``row``'s run."""
     if row.task != "mnist":
         return {}
     return {key: value for key, value in PROTOCOLS[protocol].items()
-            if OPTIMIZER_SETTINGS.get(key, row.optimizer) == row.optimizer}
+            if EPS_SETTINGS.get(key, row.optimizer) == row.optimizer}  # an eps form: its optimizer's rows only
 
 
 TABLE7_SCALES = {

@@ -28,6 +28,8 @@ WEIGHT_BUDGET_METHODS = ("dropback", "gsm")
 """Methods whose k is a budget of weights for the whole model (SGD methods, MNIST only)."""
 DEFAULT_COMPRESSION = {"dropback": 25.0, "gsm": 60.0}
 GSM_DEFAULTS = {"lr": 0.01, "momentum": 0.99, "nesterov": True, "weight_decay": 5e-4, "batch_size": 256}
+EPS_SETTINGS = {"adam_eps": "adam", "adagrad_eps": "adagrad"}
+"""Where an optimizer's eps goes (``EPS_FORMS``): each setting and the optimizer it is for."""
 ADDED_LATER = {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "compression": None, "from_run": None,
                "lr_schedule": "constant", "lr_steps": None, "lr_decay": 0.1, "warmup_epochs": 0.0,
                "standardize": False, "record_update": False, "adagrad_eps": "pytorch"}
@@ -129,14 +131,12 @@ class TrainSettings:
                              f"and {self.warmup_epochs}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"--clip must be positive, got {self.clip}")
-        if self.adam_eps not in EPS_FORMS:
-            raise ValueError(f"--adam-eps must be one of {EPS_FORMS}, got {self.adam_eps!r}")
-        if self.adam_eps != "pytorch" and self.optimizer != "adam":
-            raise ValueError(f"--adam-eps is for --optimizer adam, not {self.optimizer}")
-        if self.adagrad_eps not in EPS_FORMS:
-            raise ValueError(f"--adagrad-eps must be one of {EPS_FORMS}, got {self.adagrad_eps!r}")
-        if self.adagrad_eps != "pytorch" and self.optimizer != "adagrad":
-            raise ValueError(f"--adagrad-eps is for --optimizer adagrad, not {self.optimizer}")
+        for name, optimizer in EPS_SETTINGS.items():
+            flag, value = "--" + name.replace("_", "-"), getattr(self, name)
+            if value not in EPS_FORMS:
+                raise ValueError(f"{flag} must be one of {EPS_FORMS}, got {value!r}")
+            if value != "pytorch" and self.optimizer != optimizer:
+                raise ValueError(f"{flag} is for --optimizer {optimizer}, not {self.optimizer}")
         if self.evals_per_epoch < 1:
             raise ValueError(f"--evals-per-epoch must be at least 1, got {self.evals_per_epoch}")
         if not 0 <= self.prune_rate < 1:
