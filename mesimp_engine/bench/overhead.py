@@ -5,13 +5,15 @@
    interpreter's and the tape's cost, since the arithmetic on 16 numbers is nothing.
 2. One training step (graph build, forward, backward, Adam update) of a 784-500-500-10
    ReLU MLP on a mini-batch of 10 (the papers' MNIST setting), float32, beside PyTorch's
-   time for the same step in the same run when PyTorch is installed.
+   time for the same step in the same run when PyTorch is installed: a replica of the
+   model with the same weights (``bench.torch_models``), once with PyTorch's default Adam
+   and once with its fused Adam, about twice as fast on the CPU and the baseline.
 3. A whole training epoch of that MLP (mini-batch 10, Adam, dense update), ours with meProp
    (top-20 of 500 per example, the papers' MNIST setting) beside ours dense and PyTorch
-   dense, timed in turns (ours meProp, ours dense, PyTorch, then again): the MNIST training
-   set (``--data-dir``, prepared on first use as ``train`` prepares it; only when the MNIST
-   files cannot be found, random data of the same size, noted), in the same shuffled order
-   for all three. ``--quick`` times 2,000 examples instead.
+   dense with each Adam, timed in turns (each implementation once, then again): the MNIST
+   training set (``--data-dir``, prepared on first use as ``train`` prepares it; only when
+   the MNIST files cannot be found, random data of the same size, noted), in the same
+   shuffled order for all. ``--quick`` times 2,000 examples instead.
 4. A layer's forward product x @ W^T on a small mini-batch (10 and 32 rows, 784 -> 500,
    float32): the engine's (``kernels.blas.matmul``, which sends it to
    ``kernels.small_products``) beside NumPy's (OpenBLAS), both on one thread, in turns.
@@ -33,7 +35,7 @@ import contextlib
 
 import numpy as np
 
-from mesimp_engine import nn, ops, optim
+from mesimp_engine import ops, optim
 from mesimp_engine.bench.harness import document, time_call, time_round_robin
 from mesimp_engine.graph import Graph
 from mesimp_engine.parameter import Parameter
@@ -42,6 +44,9 @@ CHAIN = 100
 EPOCH_K = 20
 BACKWARD_STEPS = 3000
 BUSY_WARMUP = 50
+TORCH_BASELINE_STEP = "torch, fused Adam"
+TORCH_BASELINE_EPOCH = "torch dense, fused Adam"
+"""The baselines: PyTorch with its faster Adam on the CPU (``bench.torch_models``)."""
 
 
 def _op_cases():
@@ -76,38 +81,34 @@ def _mlp_batch(rng, batch):
 
 
 def _ours_step(x, y):
-    model = nn.Sequential(nn.Linear(784, 500, rng=0), nn.Linear(500, 500, rng=1), nn.Linear(500, 10, rng=2))
-    opt = optim.Adam(model.parameters())
+    model, opt = _mlp(None)
 
     def step():
-        opt.zero_grad()
-        g = Graph()
-        h = ops.relu(model[0](g.input(x)))
-        h = ops.relu(model[1](h))
-        loss = ops.softmax_cross_entropy(model[2](h), y)
-        g.backward(loss)
-        opt.step()
+        _mlp_step(model, opt, x, y)
 
     return step
 
 
-def _torch_step(x, y):
+def _torch_steps(x, y):
+    """PyTorch's training step of a replica of ``_mlp``'s dense model, with each of its Adam
+    implementations (``bench.torch_models``): name -> step."""
     import torch
 
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 500), torch.nn.ReLU(), torch.nn.Linear(500, 500), torch.nn.ReLU(), torch.nn.Linear(500, 10)
-    )
-    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    from mesimp_engine.bench.torch_models import ADAM_IMPLEMENTATIONS, adam, replica
+
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    steps = {}
+    for implementation in ADAM_IMPLEMENTATIONS:
+        model = replica(_mlp(None)[0])
+        opt = adam(model, 0.001, implementation)
 
-    def step():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(tx), ty)
-        loss.backward()
-        opt.step()
+        def step(model=model, opt=opt):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(tx), ty).backward()
+            opt.step()
 
-    return step
+        steps[f"torch, {implementation}"] = step
+    return steps
 
 
 def add_arguments(parser):
@@ -160,16 +161,16 @@ def _ours_epoch(x, y, k):
     return epoch
 
 
-def _torch_epoch(x, y):
+def _torch_epoch(x, y, implementation):
     import torch
+
+    from mesimp_engine.bench.torch_models import adam, replica
 
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
     def epoch():
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(784, 500), torch.nn.ReLU(), torch.nn.Linear(500, 500),
-                                    torch.nn.ReLU(), torch.nn.Linear(500, 10))
-        opt = torch.optim.Adam(model.parameters(), lr=0.001)
+        model = replica(_mlp(None)[0])
+        opt = adam(model, 0.001, implementation)
         for start in range(0, len(ty), 10):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(tx[start:start + 10]), ty[start:start + 10]).backward()
@@ -182,7 +183,11 @@ def _epoch_makers(have_torch):
     makers = {f"mesimp_engine meProp k={EPOCH_K}": lambda x, y: _ours_epoch(x, y, EPOCH_K),
               "mesimp_engine dense": lambda x, y: _ours_epoch(x, y, None)}
     if have_torch:
-        makers["torch dense"] = _torch_epoch
+        from mesimp_engine.bench.torch_models import ADAM_IMPLEMENTATIONS
+
+        for implementation in ADAM_IMPLEMENTATIONS:
+            makers[f"torch dense, {implementation}"] = \
+                lambda x, y, implementation=implementation: _torch_epoch(x, y, implementation)
     return makers
 
 
@@ -192,10 +197,11 @@ def _epoch_case(x, y, repeats, have_torch, notes):
     for epoch in {name: make(x[:200], y[:200]) for name, make in _epoch_makers(have_torch).items()}.values():
         epoch()  # compile and warm on a short slice
     timings = time_round_robin(epochs, repeats=repeats, min_time=0.0)
-    results = [{"case": case, "impl": name, "baseline": name == "torch dense", **t} for name, t in timings.items()]
+    results = [{"case": case, "impl": name, "baseline": name == TORCH_BASELINE_EPOCH, **t}
+               for name, t in timings.items()]
     ours = timings[f"mesimp_engine meProp k={EPOCH_K}"]["median_s"]
-    for name in ("mesimp_engine dense", "torch dense"):
-        if name in timings:
+    for name in timings:
+        if name != f"mesimp_engine meProp k={EPOCH_K}":
             notes.append(f"whole epoch, timed in turns: {name} / ours meProp = {timings[name]['median_s'] / ours:.2f}x")
     return results
 
@@ -219,17 +225,18 @@ def run(args):
         notes.append("PyTorch not installed: no PyTorch column")
     else:
         have_torch = True
-        steps["torch"] = _torch_step(x, y)
+        steps.update(_torch_steps(x, y))
     for step in steps.values():
         for _ in range(5):
             step()
     timings = time_round_robin(steps, repeats=repeats, min_time=0.05 if args.quick else 0.2)
     for name, t in timings.items():
-        results.append({"case": case, "impl": name, "baseline": name == "torch", **t})
-    if "torch" in timings:
-        ratio = timings["torch"]["median_s"] / timings["mesimp_engine"]["median_s"]
-        notes.append(f"training step, timed in turns: torch / ours = {ratio:.2f}x "
-                     f"(best times: {timings['torch']['best_s'] / timings['mesimp_engine']['best_s']:.2f}x)")
+        results.append({"case": case, "impl": name, "baseline": name == TORCH_BASELINE_STEP, **t})
+    for name in timings:
+        if name.startswith("torch"):
+            ours = timings["mesimp_engine"]
+            notes.append(f"training step, timed in turns: {name} / ours = {timings[name]['median_s'] / ours['median_s']:.2f}x "
+                         f"(best times: {timings[name]['best_s'] / ours['best_s']:.2f}x)")
     x, y, note = _epoch_data(args.data_dir, args.quick)
     if note:
         notes.append(note)

@@ -12,6 +12,20 @@ def integers(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def choices_list(choices):
+    """A type for ``"a,b"`` -> ["a", "b"], each one of ``choices``."""
+
+    def parse(text):
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in choices]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"expected comma-separated names from {', '.join(choices)}, "
+                                             f"got {text!r}")
+        return names
+
+    return parse
+
+
 def positive_int(text):
     """An integer of at least 1."""
     return _int_at_least(text, 1)

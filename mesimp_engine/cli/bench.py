@@ -14,11 +14,12 @@ BENCHES = {
     "backprop": "backward of one linear layer: dense BLAS vs meProp per-example vs unified",
     "decode": "inference of a meSimp-trimmed model vs the full model",
     "overhead": "engine overhead: microseconds per op and one MLP training step vs PyTorch",
+    "models": "a training step of each of the papers' three models on real data vs PyTorch",
 }
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("bench", help="run a micro-benchmark (topk, backprop, decode, overhead)")
+    parser = subparsers.add_parser("bench", help="run a micro-benchmark (topk, backprop, decode, overhead, models)")
     bench_parsers = parser.add_subparsers(dest="bench", metavar="BENCH")
     bench_parsers.required = True
     for name, help_text in BENCHES.items():
