@@ -2,7 +2,7 @@
 plain Python, its twin paths included, and must give the same answers.
 
 - The kernels' tests: the top-k contract, its kernels and the vector passes (issue 3 asks
-  for it), and the engine's small products.
+  for it), and the engine's small products and row products.
 - Training (SPEC section 7: "running with NUMBA_DISABLE_JIT=1 gives the same numbers as
   the compiled kernels, to float tolerance"): smoke runs of the three tasks, MNIST with
   per-example and unified meProp, trained compiled and not; every epoch's loss must agree
@@ -21,7 +21,7 @@ import pytest
 
 TESTS = Path(__file__).parent
 FILES = ["sparsity/test_topk.py", "kernels/test_topk_kernels.py", "kernels/test_compress_keys.py",
-         "kernels/test_small_products.py"]
+         "kernels/test_small_products.py", "kernels/test_row_products.py"]
 
 
 def test_kernel_tests_pass_without_the_jit():

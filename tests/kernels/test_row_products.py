@@ -13,7 +13,7 @@ from mesimp_engine.kernels import row_products
 from mesimp_engine.kernels.blas import matmul
 from mesimp_engine.kernels.timed_choice import forced
 
-needs_jit = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the loops are compiled; without the JIT NumPy runs")
+needs_jit = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="too slow as Python")
 
 
 def _problem(rng, N, K, dtype, offset=0):
@@ -24,7 +24,6 @@ def _problem(rng, N, K, dtype, offset=0):
     return W, rng.standard_normal(K).astype(dtype), rng.standard_normal(N).astype(dtype)
 
 
-@needs_jit
 @given(
     dtype=st.sampled_from([np.float32, np.float64]),
     N=st.integers(1, 70),
@@ -71,7 +70,6 @@ def test_tagger_shapes_same_bits_whatever_the_choice(dtype):
     np.testing.assert_allclose(backward, v.astype(np.float64) @ W64, rtol=1e-4, atol=1e-3)
 
 
-@needs_jit
 def test_nan_propagates():
     W, x, v = _problem(np.random.default_rng(2), 9, 7, np.float32)
     x[3] = np.nan
