@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 import mesimp_engine
+from mesimp_engine.kernels import memory
 
 
 def cores():
@@ -56,6 +57,7 @@ def environment():
     except ImportError:
         env["blas"] = None
     env["numpy_loaded_before_engine"] = mesimp_engine.NUMPY_LOADED_FIRST
+    env["kept_freed_memory"] = memory.kept_freed_memory  # large arrays from the heap (kernels/memory.py)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS",
                 "NUMBA_NUM_THREADS"):
         if var in os.environ:

@@ -29,7 +29,10 @@ def build_parser():
 
 
 def main(argv=None):
+    from mesimp_engine.kernels.memory import keep_freed_memory
+
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # every command repeats large arrays: reuse their memory
     try:
         return args.func(args) or 0
     except UserError as error:

@@ -1,4 +1,11 @@
-"""64-byte aligned allocation (mesimp_engine.kernels.memory) and the engine's use of it."""
+"""64-byte aligned allocation (mesimp_engine.kernels.memory) and the engine's use of it; the
+command line keeps large arrays' memory in the heap (glibc), and says so."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -61,3 +68,29 @@ def test_engine_arrays_are_aligned():
     product = layer(np.ones((64, 2400), np.float32))
     assert memory.is_aligned(looked.value) and memory.is_aligned(joined.value)
     assert memory.is_aligned(product.value)
+
+
+def _kept(env):
+    code = ("from mesimp_engine.kernels.memory import keep_freed_memory; import numpy as np; "
+            "kept = keep_freed_memory(); a = np.ones(50_000_000 // 8); del a; print(kept)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's")
+def test_keep_freed_memory_applies_unless_the_user_set_glibc():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    assert _kept(env) == "True"
+    assert _kept(dict(env, MALLOC_MMAP_THRESHOLD_="131072")) == "False"  # the user's own setting wins
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's")
+def test_the_command_line_keeps_freed_memory_and_says_so(tmp_path, prepared_data):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    proc = subprocess.run([sys.executable, "-m", "mesimp_engine", "train", "--task", "mnist", "--hidden", "8",
+                           "--epochs", "1", "--limit-train", "50", "--limit-eval", "50", "--no-progress",
+                           "--data-dir", str(prepared_data), "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["environment"]["kept_freed_memory"] is True
