@@ -89,17 +89,13 @@ def _ours(model, optimizer, batches):
 
 
 def _torch(model, optimizer, batches):
-    import torch
+    from mesimp_engine.bench.torch_models import tensor, train_step
 
-    from mesimp_engine.bench.torch_models import tensor
-
-    batches = [(*batch[:-1], tensor(batch[-1])) for batch in batches]
+    batches = [tuple(tensor(part) for part in batch) for batch in batches]
 
     def steps():
-        for *inputs, target in batches:
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model(*inputs), target).backward()
-            optimizer.step()
+        for batch in batches:
+            train_step(model, optimizer, batch)
 
     return steps
 
@@ -109,7 +105,7 @@ def _check_agreement(name, ours, optimizer, theirs, their_optimizer, batch):
     it (on the same batch) must agree; returns the note that says by how much."""
     import torch
 
-    from mesimp_engine.bench.torch_models import tensor
+    from mesimp_engine.bench.torch_models import loss
 
     def our_loss():
         Graph()
@@ -118,7 +114,7 @@ def _check_agreement(name, ours, optimizer, theirs, their_optimizer, batch):
 
     def their_loss():
         with torch.no_grad():
-            return float(torch.nn.functional.cross_entropy(theirs(*batch[:-1]), tensor(batch[-1])))
+            return float(loss(theirs, batch))
 
     before = (our_loss(), their_loss())
     _ours(ours, optimizer, [batch])()

@@ -94,20 +94,14 @@ def _torch_steps(x, y):
     implementations (``bench.torch_models``): name -> step."""
     import torch
 
-    from mesimp_engine.bench.torch_models import ADAM_IMPLEMENTATIONS, adam, replica
+    from mesimp_engine.bench.torch_models import ADAM_IMPLEMENTATIONS, adam, replica, train_step
 
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    batch = (torch.from_numpy(x), torch.from_numpy(y))
     steps = {}
     for implementation in ADAM_IMPLEMENTATIONS:
         model = replica(_mlp(None)[0])
         opt = adam(model, 0.001, implementation)
-
-        def step(model=model, opt=opt):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(tx), ty).backward()
-            opt.step()
-
-        steps[f"torch, {implementation}"] = step
+        steps[f"torch, {implementation}"] = lambda model=model, opt=opt: train_step(model, opt, batch)
     return steps
 
 
@@ -164,7 +158,7 @@ def _ours_epoch(x, y, k):
 def _torch_epoch(x, y, implementation):
     import torch
 
-    from mesimp_engine.bench.torch_models import adam, replica
+    from mesimp_engine.bench.torch_models import adam, replica, train_step
 
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -172,9 +166,7 @@ def _torch_epoch(x, y, implementation):
         model = replica(_mlp(None)[0])
         opt = adam(model, 0.001, implementation)
         for start in range(0, len(ty), 10):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(tx[start:start + 10]), ty[start:start + 10]).backward()
-            opt.step()
+            train_step(model, opt, (tx[start:start + 10], ty[start:start + 10]))
 
     return epoch
 

@@ -54,6 +54,20 @@ def tensor(a):
     return a if isinstance(a, torch.Tensor) else torch.from_numpy(a)
 
 
+def loss(replica_model, batch):
+    """The mean cross-entropy of ``replica_model`` on ``batch`` = (*inputs, targets), the
+    engine's tasks' batches (NumPy arrays or tensors)."""
+    *inputs, target = batch
+    return torch.nn.functional.cross_entropy(replica_model(*inputs), tensor(target))
+
+
+def train_step(replica_model, optimizer, batch):
+    """One training step on ``batch``, as the engine's: gradients zeroed, loss, backward, update."""
+    optimizer.zero_grad()
+    loss(replica_model, batch).backward()
+    optimizer.step()
+
+
 def _copy(target, source):
     """Copy the engine's ``Parameter`` ``source`` into the torch parameter ``target``."""
     with torch.no_grad():

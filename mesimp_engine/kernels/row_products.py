@@ -81,15 +81,15 @@ def _combine(v, W, j0, j1, acc):
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def _times_transposed(x, W, chunk, zero, out):
-    """out = W x, rows in chunks of ``chunk`` over the threads (one chunk: on this thread)."""
+def _times_transposed(x, W, parallel, chunks, zero, out):
+    """out = W x, the rows in ``chunks`` parts over the threads (``parallel``) or all on this
+    one."""
     N = W.shape[0]
-    n_chunks = (N + chunk - 1) // chunk
-    if n_chunks == 1:
+    if not parallel:
         _dots(x, W, 0, N, zero, out)
         return
-    for c in prange(n_chunks):
-        _dots(x, W, c * chunk, min(c * chunk + chunk, N), zero, out)
+    for c in prange(chunks):
+        _dots(x, W, c * N // chunks, (c + 1) * N // chunks, zero, out)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -110,28 +110,24 @@ def _times(v, W, parallel, partial, out):
         out[p] = s
 
 
-_ROWS_CHOICES = TimedChoices(lambda key: TimedChoice([key[0], -(-key[0] // numba.get_num_threads())]))
-"""Per (N, K, dtype, threads) of ``times_transposed``, the chunk of rows that has been
-faster lately: all of them (this thread) or a thread's share."""
-
-_PARTS_CHOICES = TimedChoices(lambda key: TimedChoice([False, True]))
-"""Per (N, K, dtype, threads) of ``times``, whether the parts have been faster lately on
-this thread or on the threads."""
+_CHOICES = TimedChoices(lambda key: TimedChoice([False, True]))
+"""Per (product, N, K, dtype, threads), whether the product has been faster lately on this
+thread or on the threads."""
 
 
 def times_transposed(x, W, out):
     """out = W x (see the module docstring); returns out."""
-    choice = _ROWS_CHOICES((*W.shape, W.dtype.num, numba.get_num_threads()))
-    zero = W.dtype.type(0)
-    choice.run(lambda chunk: _times_transposed(x, W, chunk, zero, out))
+    zero, threads = W.dtype.type(0), numba.get_num_threads()
+    _CHOICES(("W x", *W.shape, W.dtype.num, threads)).run(
+        lambda parallel: _times_transposed(x, W, parallel, threads, zero, out))
     return out
 
 
 def times(v, W, out):
     """out = v W (see the module docstring); returns out."""
-    choice = _PARTS_CHOICES((*W.shape, W.dtype.num, numba.get_num_threads()))
     partial = np.empty((PARTS, W.shape[1]), W.dtype)
-    choice.run(lambda parallel: _times(v, W, parallel, partial, out))
+    _CHOICES(("v W", *W.shape, W.dtype.num, numba.get_num_threads())).run(
+        lambda parallel: _times(v, W, parallel, partial, out))
     return out
 
 

@@ -36,9 +36,9 @@ def test_matches_numpy_on_one_thread_and_many(dtype, N, K, offset, seed):
     W, x, v = _problem(np.random.default_rng(seed), N, K, dtype, offset)
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     zero = W.dtype.type(0)
-    forward = [np.full(N, np.nan, dtype) for _ in range(3)]
-    for out, chunk in zip(forward, (N, max(1, N // 2), 1)):  # one thread, two chunks, a row a chunk
-        row_products._times_transposed(x, W, chunk, zero, out)
+    forward = [np.full(N, np.nan, dtype) for _ in range(2)]
+    for out, parallel in zip(forward, (False, True)):  # one thread, then the rows split among the threads
+        row_products._times_transposed(x, W, parallel, 3, zero, out)
     np.testing.assert_allclose(forward[0], row_products.times_transposed_numpy(x, W, np.empty(N, dtype)),
                                rtol=tolerance, atol=tolerance * K)
     backward = [np.full(K, np.nan, dtype) for _ in range(2)]
