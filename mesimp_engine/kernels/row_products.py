@@ -35,7 +35,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from mesimp_engine.kernels.timed_choice import TimedChoice, TimedChoices
+from mesimp_engine.kernels.timed_choice import THREADS
 
 MIN_BYTES = 256 << 10
 """Smallest W (bytes) that ``blas.matmul`` sends here (the two calls are even at 160 KB)."""
@@ -110,15 +110,10 @@ def _times(v, W, parallel, partial, out):
         out[p] = s
 
 
-_CHOICES = TimedChoices(lambda key: TimedChoice([False, True]))
-"""Per (product, N, K, dtype, threads), whether the product has been faster lately on this
-thread or on the threads."""
-
-
 def times_transposed(x, W, out):
     """out = W x (see the module docstring); returns out."""
     zero, threads = W.dtype.type(0), numba.get_num_threads()
-    _CHOICES(("W x", *W.shape, W.dtype.num, threads)).run(
+    THREADS(("W x", *W.shape, W.dtype.num, threads)).run(
         lambda parallel: _times_transposed(x, W, parallel, threads, zero, out))
     return out
 
@@ -126,7 +121,7 @@ def times_transposed(x, W, out):
 def times(v, W, out):
     """out = v W (see the module docstring); returns out."""
     partial = np.empty((PARTS, W.shape[1]), W.dtype)
-    _CHOICES(("v W", *W.shape, W.dtype.num, numba.get_num_threads())).run(
+    THREADS(("v W", *W.shape, W.dtype.num, numba.get_num_threads())).run(
         lambda parallel: _times(v, W, parallel, partial, out))
     return out
 

@@ -21,7 +21,9 @@ slice: at one in 1,024 calls that is noise), and it starts again at ``RETRY_EVER
 retry is faster than the choice's median (to confirm it soon) or changes the choice.
 Results never depend on the choice.
 
-``forced(i)`` makes every choice run option i (a benchmark's "always parallel" baseline).
+``forced(i)`` makes every choice run option i (a benchmark's "always parallel" baseline). The
+engine's choices between threads list the parallel kernel first: ``forced(0)`` runs them all
+in parallel, ``forced(1)`` all on one thread.
 ``TimedChoices`` keeps one choice per key (an array size, a problem's shape).
 """
 
@@ -144,3 +146,8 @@ class TimedChoices:
                 del self.choices[next(iter(self.choices))]
             choice = self.choices[key] = self.make(key)
         return choice
+
+
+THREADS = TimedChoices(lambda key: TimedChoice([True, False]))
+"""Per key (a kernel's name, its problem's shape and dtype, the thread count), whether the
+kernel has been faster lately on all of Numba's threads (True) or on this one (False)."""

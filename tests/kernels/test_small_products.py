@@ -1,6 +1,7 @@
 """``small_products.times_transposed`` (x @ W^T for few rows of x) against NumPy: both
 dtypes, every tail of the 4 x 4 blocks (rows of x and of W not multiples of 4), K from 1,
-NaN and inf propagating; ``blas.matmul`` sends it exactly the products ``fits`` accepts."""
+NaN and inf propagating; the threads change no bit of the result; ``blas.matmul`` sends it
+exactly the products ``fits`` accepts."""
 
 import numba
 import numpy as np
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from mesimp_engine.kernels import small_products
 from mesimp_engine.kernels.blas import matmul
 from mesimp_engine.kernels.small_products import times_transposed, times_transposed_numpy
+from mesimp_engine.kernels.timed_choice import forced
 
 
 @given(
@@ -29,6 +31,29 @@ def test_matches_numpy(dtype, B, K, N, seed):
     got = times_transposed(x, W, np.full((B, N), np.nan, dtype))
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance * K)
+    for chunks in (2, 3):  # the blocks of W's rows split among the threads: the same bits
+        split = np.full((B, N), np.nan, dtype)
+        small_products._times_transposed(x, W, True, chunks, W.dtype.type(0), split)
+        np.testing.assert_array_equal(split, got)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="too slow as Python")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(10, 784, 500), (7, 500, 403)])
+def test_mnist_shapes_same_bits_whatever_the_choice(dtype, shape):
+    """Products large enough for the timed choice between one thread and all of them
+    (``PARALLEL_FROM``), forced to each option: identical results, close to float64's."""
+    B, K, N = shape
+    assert B * K * N >= small_products.PARALLEL_FROM
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((B, K)).astype(dtype)
+    W = rng.standard_normal((N, K)).astype(dtype)
+    results = []
+    for option in (0, 1):
+        with forced(option):
+            results.append(times_transposed(x, W, np.full((B, N), np.nan, dtype)))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], x.astype(np.float64) @ W.T.astype(np.float64), rtol=1e-4, atol=1e-3)
 
 
 def test_nan_and_inf_propagate():
