@@ -3,13 +3,15 @@
 Implementations (selection included in the meProp times, dx included since a hidden layer needs
 it, db in all):
 
-- ``dense``: NumPy BLAS, ``dy.T @ x`` and ``dy @ W`` on contiguous arrays, db = dy.sum(0);
+- ``dense``: the engine's dense backward (``meprop.backward_dense``): ``dy.T @ x`` and
+  ``dy @ W`` through ``kernels.blas.matmul``, which is OpenBLAS except on a few rows, where
+  the engine's tiles take them (``kernels.small_products``), db = dy.sum(0);
 - ``per_example``: meProp, top-k of |dy| per example, then the sparse kernels (what the
   engine's layer runs: ``meprop.per_example``, one fused call for a small problem);
 - ``unified``: meProp, one top-k of the column sums of |dy| for the batch, gathers + BLAS;
-- ``dense_all_threads`` (small products only): the dense backward with BLAS forced onto all
-  its threads. ``dense`` follows the engine's policy (``kernels.blas``: one BLAS thread below
-  ``SMALL_PRODUCT`` multiply-adds); the notes give our ratios against the faster of the two.
+- ``dense_blas`` and ``dense_all_threads`` (small products only): the same products by
+  NumPy's OpenBLAS, on one thread (the engine's policy below ``SMALL_PRODUCT`` multiply-adds)
+  and on all its threads. The notes give meProp's ratios against the fastest dense.
 
 Beside them, ``floor`` (``kernels.stream_floor``): one read of x and dy and one write of dx,
 the memory traffic every backward that returns dx must make. It computes nothing useful and
@@ -30,7 +32,7 @@ import os
 import numpy as np
 
 from mesimp_engine.bench.harness import document, time_round_robin
-from mesimp_engine.kernels.blas import SMALL_PRODUCT, all_blas_threads
+from mesimp_engine.kernels.blas import SMALL_PRODUCT, set_blas_threads
 from mesimp_engine.kernels.stream_floor import stream_floor
 from mesimp_engine.kernels.memory import as_aligned, empty
 from mesimp_engine.sparsity import meprop
@@ -65,11 +67,20 @@ def case_name(B, n_in, n_out, k):
 def implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=False):
     """name -> zero-argument callable returning (dx, rows or None, dW, db); with
     ``one_blas_thread`` (a product small enough for the engine to run BLAS on one thread),
-    also ``dense_all_threads``."""
+    also ``dense_blas`` and ``dense_all_threads``."""
 
     def dense():
         dx, dW, db = meprop.backward_dense(x, W, dy, dx_out=dx_out, dW_out=dW_out)
         return dx, None, dW, db
+
+    def blas_dense(single):
+        def run():
+            set_blas_threads(single)
+            np.matmul(dy.T, x, out=dW_out)
+            np.matmul(dy, W, out=dx_out)
+            return dx_out, None, dW_out, dy.sum(axis=0)
+
+        return run
 
     def per_example():
         # what the engine's meProp layer runs (one fused call for a small problem)
@@ -82,19 +93,15 @@ def implementations(x, W, dy, k, dx_out, dW_out, one_blas_thread=False):
 
     impls = {"dense": dense, "per_example": per_example, "unified": unified}
     if one_blas_thread:
-
-        def dense_all_threads():
-            with all_blas_threads():
-                return dense()
-
-        impls["dense_all_threads"] = dense_all_threads
+        impls["dense_blas"] = blas_dense(True)
+        impls["dense_all_threads"] = blas_dense(False)
     return impls
 
 
 def reference_masks(dy, k):
     """The kept entries of dy for each implementation, from a stable sort (ties to the lower index)."""
     B, n_out = dy.shape
-    keep = {"dense": np.ones(dy.shape, dtype=bool), "dense_all_threads": np.ones(dy.shape, dtype=bool)}
+    keep = {name: np.ones(dy.shape, dtype=bool) for name in ("dense", "dense_blas", "dense_all_threads")}
     per = np.zeros(dy.shape, dtype=bool)
     np.put_along_axis(per, np.argsort(-np.abs(dy), axis=1, kind="stable")[:, :k], True, axis=1)
     keep["per_example"] = per
@@ -163,8 +170,10 @@ def run(args):
             results.append(row)
         line = f"{case}: dense/per_example {times['dense'] / times['per_example']:.1f}x, dense/unified {times['dense'] / times['unified']:.1f}x"
         if "dense_all_threads" in times:
-            best = min(times["dense"], times["dense_all_threads"])
-            line += f"; against the faster dense: {best / times['per_example']:.1f}x, {best / times['unified']:.1f}x"
+            best = min(times["dense"], times["dense_blas"], times["dense_all_threads"])
+            line += (f"; OpenBLAS / the engine's dense {times['dense_blas'] / times['dense']:.2f}x (one thread),"
+                     f" {times['dense_all_threads'] / times['dense']:.2f}x (all); against the fastest dense:"
+                     f" {best / times['per_example']:.1f}x, {best / times['unified']:.1f}x")
         if B == 1024 and k in PAPER_TABLE7 and not quick:
             line += f" (paper, GPU: {PAPER_TABLE7[k]}x)"
         floor = times[FLOOR]
@@ -172,8 +181,9 @@ def run(args):
                  f" per_example/floor {times['per_example'] / floor:.1f}x, unified/floor {times['unified'] / floor:.1f}x")
         notes.append(line)
     notes.append(
-        "float32; dense = NumPy BLAS dy.T @ x, dy @ W, on one BLAS thread below the engine's SMALL_PRODUCT "
-        "multiply-adds and on all above (dense_all_threads: always all); every impl writes into the same "
+        "float32; dense = the engine's dy.T @ x, dy @ W (OpenBLAS, on one thread below SMALL_PRODUCT multiply-adds "
+        "and on all above; the engine's tiles on a few rows); dense_blas, dense_all_threads: NumPy's OpenBLAS on "
+        "one thread and on all; every impl writes into the same "
         "preallocated dx/dW buffers; selection and db included; implementations timed in turns (round robin), "
         "median of the rounds"
     )

@@ -18,8 +18,6 @@ Thread counts are set through threadpoolctl (one ctypes call, under a microsecon
 only when the count changes). Without threadpoolctl, BLAS keeps its own setting.
 """
 
-import contextlib
-
 import numba
 import numpy as np
 
@@ -76,16 +74,3 @@ def matmul(a, b, out=None):
             return out
     set_blas_threads(a.shape[0] * a.shape[1] * b.shape[1] < SMALL_PRODUCT)
     return np.matmul(a, b, out=out)
-
-
-@contextlib.contextmanager
-def all_blas_threads():
-    """BLAS on all its threads inside the block whatever the product size (benchmarks time
-    the dense baseline both ways and keep the faster)."""
-    global SMALL_PRODUCT
-    saved = SMALL_PRODUCT
-    SMALL_PRODUCT = 0
-    try:
-        yield
-    finally:
-        SMALL_PRODUCT = saved
