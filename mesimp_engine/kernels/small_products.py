@@ -151,19 +151,25 @@ def _times_transposed(x, W, parallel, chunks, zero, out):
             out[b, j] = s
 
 
+@njit(cache=True, inline="always")
+def _part(c, chunks, K, lanes):
+    """Columns [c0, c1) of part c of K columns split into ``chunks`` parts at whole vectors
+    of ``lanes`` columns (every part's tiles then the same, whatever ``chunks``)."""
+    vectors = (K + lanes - 1) // lanes
+    return min(K, lanes * (c * vectors // chunks)), min(K, lanes * ((c + 1) * vectors // chunks))
+
+
 @njit(cache=True, parallel=True)
 def _times(a, aT, W, parallel, chunks, out):
-    """out = a W (``sparse_linear.combine_columns``), its columns split at whole vectors in
-    ``chunks`` parts over the threads (``parallel``) or all on this one."""
+    """out = a W (``sparse_linear.combine_columns``), its columns in ``chunks`` parts over the
+    threads (``parallel``) or all on this one."""
     K = W.shape[1]
     if not parallel:
         combine_columns(W, a, aT, 0, K, out)
         return
-    lanes = VECTOR_BYTES // W.itemsize
-    vectors = (K + lanes - 1) // lanes
     for c in prange(chunks):
-        combine_columns(W, a, aT, min(K, lanes * (c * vectors // chunks)), min(K, lanes * ((c + 1) * vectors // chunks)),
-                        out)
+        c0, c1 = _part(c, chunks, K, VECTOR_BYTES // W.itemsize)
+        combine_columns(W, a, aT, c0, c1, out)
 
 
 @njit(cache=True, parallel=True)
@@ -173,10 +179,9 @@ def _transposed_times(a, b, parallel, chunks, out):
     if not parallel:
         outer_columns(b, a, 0, K, out)
         return
-    lanes = VECTOR_BYTES // b.itemsize
-    vectors = (K + lanes - 1) // lanes
     for c in prange(chunks):
-        outer_columns(b, a, min(K, lanes * (c * vectors // chunks)), min(K, lanes * ((c + 1) * vectors // chunks)), out)
+        c0, c1 = _part(c, chunks, K, VECTOR_BYTES // b.itemsize)
+        outer_columns(b, a, c0, c1, out)
 
 
 def _on_threads(name, work, shape, dtype, call):
