@@ -31,11 +31,10 @@ core on a busy machine) leaves training reproducible.
 ``NUMBA_DISABLE_JIT``).
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from mesimp_engine.kernels.timed_choice import THREADS
+from mesimp_engine.kernels.timed_choice import on_threads
 
 MIN_BYTES = 256 << 10
 """Smallest W (bytes) that ``blas.matmul`` sends here (the two calls are even at 160 KB)."""
@@ -112,17 +111,15 @@ def _times(v, W, parallel, partial, out):
 
 def times_transposed(x, W, out):
     """out = W x (see the module docstring); returns out."""
-    zero, threads = W.dtype.type(0), numba.get_num_threads()
-    THREADS(("W x", *W.shape, W.dtype.num, threads)).run(
-        lambda parallel: _times_transposed(x, W, parallel, threads, zero, out))
+    zero = W.dtype.type(0)
+    on_threads(("W x", *W.shape, W.dtype.num), lambda parallel, chunks: _times_transposed(x, W, parallel, chunks, zero, out))
     return out
 
 
 def times(v, W, out):
     """out = v W (see the module docstring); returns out."""
     partial = np.empty((PARTS, W.shape[1]), W.dtype)
-    THREADS(("v W", *W.shape, W.dtype.num, numba.get_num_threads())).run(
-        lambda parallel: _times(v, W, parallel, partial, out))
+    on_threads(("v W", *W.shape, W.dtype.num), lambda parallel, _: _times(v, W, parallel, partial, out))
     return out
 
 

@@ -23,7 +23,7 @@ results differ from it by rounding.
 
 A product of at least ``PARALLEL_FROM`` multiply-adds may split W's blocks of 4 rows among
 Numba's threads, whichever of that and one thread has been faster lately for its shape
-(``timed_choice.THREADS``: on a busy machine a parallel region waits for a free core). Every
+(``timed_choice.on_threads``: on a busy machine a parallel region waits for a free core). Every
 output is computed by one thread in the same order either way, so the threads change no
 bit of the result. Measured (AMD EPYC Zen 4, 2 cores, float32, warm, medians): 10 x 784 ->
 500 78 us on one thread against 61 us on two, 10 x 500 -> 500 57 against 30 us; the MNIST
@@ -49,13 +49,12 @@ whose output layer has 10 units (BLAS), unchanged (1.02x).
 ``*_numpy`` are the references (and what runs under ``NUMBA_DISABLE_JIT``).
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from mesimp_engine.kernels.row_tiles import VECTOR_BYTES
 from mesimp_engine.kernels.sparse_linear import combine_columns, outer_columns
-from mesimp_engine.kernels.timed_choice import THREADS
+from mesimp_engine.kernels.timed_choice import on_threads
 
 SMALL_ROWS = 64
 """Rows of x (or dy) up to which ``blas.matmul`` computes a product here rather than by BLAS."""
@@ -184,36 +183,29 @@ def _transposed_times(a, b, parallel, chunks, out):
         outer_columns(b, a, c0, c1, out)
 
 
-def _on_threads(name, work, shape, dtype, call):
-    """``call(parallel, chunks)`` on this thread below ``PARALLEL_FROM`` multiply-adds (or with
-    one thread), else on the threads or on this one, whichever has been faster lately for
-    the product's ``name`` and ``shape`` (``timed_choice.THREADS``)."""
-    threads = numba.get_num_threads()
-    if threads == 1 or work < PARALLEL_FROM:
-        return call(False, 1)
-    return THREADS((name, *shape, dtype.num, threads)).run(lambda parallel: call(parallel, threads))
-
-
 def times_transposed(x, W, out):
     """out = x @ W.T, x (B, K), W (N, K), out (B, N): the forward loops above; returns out."""
     zero = W.dtype.type(0)
-    _on_threads("x W^T", x.shape[0] * x.shape[1] * W.shape[0], (*x.shape, W.shape[0]), W.dtype,
-                lambda parallel, chunks: _times_transposed(x, W, parallel, chunks, zero, out))
+    on_threads(("x W^T", *x.shape, W.shape[0], W.dtype.num),
+               lambda parallel, chunks: _times_transposed(x, W, parallel, chunks, zero, out),
+               x.size * W.shape[0] >= PARALLEL_FROM)
     return out
 
 
 def times(a, W, out):
     """out = a @ W, a (B, N), W (N, K), out (B, K): a layer's dx = dy W; returns out."""
     aT = np.ascontiguousarray(a.T)
-    _on_threads("a W", a.size * W.shape[1], (*a.shape, W.shape[1]), W.dtype,
-                lambda parallel, chunks: _times(a, aT, W, parallel, chunks, out))
+    on_threads(("a W", *a.shape, W.shape[1], W.dtype.num),
+               lambda parallel, chunks: _times(a, aT, W, parallel, chunks, out),
+               a.size * W.shape[1] >= PARALLEL_FROM)
     return out
 
 
 def transposed_times(a, b, out):
     """out = a.T @ b, a (B, N), b (B, K), out (N, K): a layer's dW = dy^T x; returns out."""
-    _on_threads("a^T b", a.size * b.shape[1], (*a.shape, b.shape[1]), b.dtype,
-                lambda parallel, chunks: _transposed_times(a, b, parallel, chunks, out))
+    on_threads(("a^T b", *a.shape, b.shape[1], b.dtype.num),
+               lambda parallel, chunks: _transposed_times(a, b, parallel, chunks, out),
+               a.size * b.shape[1] >= PARALLEL_FROM)
     return out
 
 

@@ -459,7 +459,8 @@ def outer_columns(x, g, c0, c1, dW):
     """Columns [c0, c1) of dW = g^T x, g (B, k), x (B, n_in): the tiles (``_dW_outer``) on the
     whole vectors from c0, the columns after them one example at a time. With every unit
     kept it is dense back propagation's dW = dy^T x (``small_products.transposed_times``)."""
-    end = c0 + (c1 - c0) // (VECTOR_BYTES // x.itemsize) * (VECTOR_BYTES // x.itemsize)
+    lanes = VECTOR_BYTES // x.itemsize
+    end = c0 + (c1 - c0) // lanes * lanes
     _dW_outer(x, g, 0, x.shape[0], False, c0, end, dW)
     if end < c1:
         _dW_columns_serial(x, g, end, c1, dW)
@@ -470,7 +471,8 @@ def combine_columns(Wk, g, gT, c0, c1, dx):
     """Columns [c0, c1) of dx = g Wk, g (B, k), gT = g^T (k, B), Wk (k, n_in): the tiles
     (``_dx_outer``) on the whole vectors from c0, the columns after them one example at a
     time. With Wk = W it is dense back propagation's dx = dy W (``small_products.times``)."""
-    end = c0 + (c1 - c0) // (VECTOR_BYTES // Wk.itemsize) * (VECTOR_BYTES // Wk.itemsize)
+    lanes = VECTOR_BYTES // Wk.itemsize
+    end = c0 + (c1 - c0) // lanes * lanes
     _dx_outer(Wk, gT, 0, dx.shape[0], c0, end, False, dx, Wk, 0, 0, 0, 0)
     if end < c1:
         _dx_by_example_serial(Wk, np.arange(Wk.shape[0]), True, g, end, c1, dx)

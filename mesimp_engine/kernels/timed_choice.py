@@ -31,6 +31,8 @@ import collections
 import contextlib
 import time
 
+import numba
+
 RECENT = 5
 """Timings per option whose median is the option's time."""
 
@@ -151,3 +153,14 @@ class TimedChoices:
 THREADS = TimedChoices(lambda key: TimedChoice([True, False]))
 """Per key (a kernel's name, its problem's shape and dtype, the thread count), whether the
 kernel has been faster lately on all of Numba's threads (True) or on this one (False)."""
+
+
+def on_threads(key, call, worth_threads=True):
+    """``call(parallel, threads)`` for a kernel that can run on all of Numba's ``threads``
+    (``parallel``) or on this one: on this one when there is only one or the problem is too
+    small to be ``worth_threads``, else whichever has been faster lately for ``key`` (the
+    kernel's name, shape and dtype; ``THREADS``)."""
+    threads = numba.get_num_threads()
+    if threads == 1 or not worth_threads:
+        return call(False, 1)
+    return THREADS((*key, threads)).run(lambda parallel: call(parallel, threads))
