@@ -16,10 +16,14 @@ as soon as its median passes another's (the machine got busy: a parallel kernel'
 slow down at once). A call every so often runs another option (a retry), so that a choice
 made while the machine was busy is revisited when it is idle again. The retries start
 ``RETRY_EVERY`` calls apart; while they find nothing faster their distance doubles, up to
-``MAX_RETRY_EVERY`` (under lasting contention a retry of a parallel kernel costs a time
-slice: at one in 1,024 calls that is noise), and it starts again at ``RETRY_EVERY`` when a
-retry is faster than the choice's median (to confirm it soon) or changes the choice.
-Results never depend on the choice.
+``MAX_RETRY_EVERY``, and it starts again at ``RETRY_EVERY`` when a retry is faster than the
+choice's median (to confirm it soon) or changes the choice. A retry that was slower also
+waits until the calls since it have taken ``1 / RETRY_SHARE`` times its time (at the choice's
+median): under lasting contention a retry of a parallel kernel waits for a core, a
+scheduler time slice of milliseconds, 100 times the 50 us its call takes on an idle machine,
+so that one in 1,024 calls would cost a tenth of the kernel's time. Measured (Zen 4, the
+MNIST meProp step beside a busy process, 4,000 steps): the retries of the step's seven
+choices, 8-17 each, took 4-6 ms apiece. Results never depend on the choice.
 
 ``forced(i)`` makes every choice run option i (a benchmark's "always parallel" baseline). The
 engine's choices between threads list the parallel kernel first: ``forced(0)`` runs them all
@@ -29,6 +33,7 @@ in parallel, ``forced(1)`` all on one thread.
 
 import collections
 import contextlib
+import math
 import time
 
 import numba
@@ -40,7 +45,12 @@ RETRY_EVERY = 16
 """Calls between retries of another option, after a retry that changed the choice."""
 
 MAX_RETRY_EVERY = 1024
-"""The longest distance between retries (reached after six retries that changed nothing)."""
+"""The longest distance in calls between retries (reached after six retries that changed
+nothing), unless ``RETRY_SHARE`` asks for more."""
+
+RETRY_SHARE = 0.02
+"""The largest share of a choice's time its slow retries may take: after a retry slower than
+the choice, the next waits until the calls since have taken ``1 / RETRY_SHARE`` times as long."""
 
 _forced = None
 
@@ -121,9 +131,13 @@ class TimedChoice:
             self.retrying = None
             before = self.best
             self.choose()
-            promising = self.best != before or seconds < self.medians[before]
-            self.interval = RETRY_EVERY if promising else min(2 * self.interval, MAX_RETRY_EVERY)
-            self.next_retry = self.calls + self.interval
+            if self.best != before or seconds < self.medians[before]:  # promising: confirm soon
+                self.interval = RETRY_EVERY
+                self.next_retry = self.calls + self.interval
+            else:
+                self.interval = min(2 * self.interval, MAX_RETRY_EVERY)
+                affordable = seconds / (RETRY_SHARE * max(self.medians[self.best], 1e-9))
+                self.next_retry = self.calls + max(self.interval, math.ceil(affordable))
         elif i == self.best and self.medians[i] > min(self.medians):
             self.choose()
 

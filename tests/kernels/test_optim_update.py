@@ -1,14 +1,14 @@
 """The fused optimizer kernels match their NumPy twins."""
 
+import numba
 import numpy as np
 import pytest
 
-from mesimp_engine.kernels import optim_update
 from mesimp_engine.kernels.optim_update import (
     adagrad_step, adagrad_step_numpy, adagrad_step_parallel, adagrad_step_serial, adam_coefficients, adam_step,
-    adam_step_numpy, adam_step_parallel, adam_step_serial, cast_scalars, flat_views,
+    adam_step_numpy, adam_step_parallel, adam_step_serial, cast_scalars, flat_views, PARALLEL_FROM,
 )
-from mesimp_engine.kernels.timed_choice import TimedChoice
+from mesimp_engine.kernels.timed_choice import RECENT, THREADS
 
 ADAM = [adam_step_parallel, adam_step_serial, adam_step]
 ADAGRAD = [adagrad_step_parallel, adagrad_step_serial, adagrad_step]
@@ -111,26 +111,31 @@ def test_adam_step_flushes_moments_that_would_underflow(dtype):
         np.testing.assert_array_equal(serial, ref)
 
 
-@pytest.mark.parametrize("update,options,make", [
-    (adam_step, (adam_step_parallel, adam_step_serial),
-     lambda: (*_arrays(3000, np.float32, 3), *adam_coefficients(np.float32, 1e-3, 0.9, 0.999, 1e-8, 0.0, 2))),
-    (adagrad_step, (adagrad_step_parallel, adagrad_step_serial),
-     lambda: (*_arrays(3001, np.float32, 4)[:2], np.abs(_arrays(3001, np.float32, 4)[2]),
-              *cast_scalars(np.float32, 0.1, 1e-6, 0.0, 0.0))),
+@pytest.mark.parametrize("n", [PARALLEL_FROM - 1, PARALLEL_FROM + 1])
+@pytest.mark.parametrize("name,update,serial,make", [
+    ("adam", adam_step, adam_step_serial,
+     lambda n: (*_arrays(n, np.float32, 3), *adam_coefficients(np.float32, 1e-3, 0.9, 0.999, 1e-8, 0.0, 2))),
+    ("adagrad", adagrad_step, adagrad_step_serial,
+     lambda n: (*_arrays(n, np.float32, 4)[:2], np.abs(_arrays(n, np.float32, 4)[2]),
+                *cast_scalars(np.float32, 0.1, 1e-6, 0.0, 0.0))),
 ])
-def test_the_update_runs_parallel_or_serial_by_timing_each_size_and_gives_the_same_weights(update, options, make):
-    """Each array size and dtype has its own choice between the two kernels; every call,
-    whichever kernel ran, updates the weights as the serial kernel does."""
-    choices = (optim_update._ADAM if update is adam_step else optim_update._ADAGRAD).choices
-    ours, ref = make(), make()
-    key = (ours[0].size, ours[0].dtype.num)
-    choices.pop(key, None)
+def test_the_update_runs_parallel_or_serial_by_timing_each_size_and_gives_the_same_weights(name, update, serial, make, n):
+    """Each array size and dtype from ``PARALLEL_FROM`` on has its own choice between the
+    two kernels (none below: one thread); every call, whichever kernel ran, updates the
+    weights as the serial kernel does."""
+    threads = numba.get_num_threads()
+    key = (name, n, np.dtype(np.float32).num, threads)
+    THREADS.choices.pop(key, None)
+    ours, ref = make(n), make(n)
     for _ in range(40):
         update(*ours)
-        options[1](*ref)
+        serial(*ref)
     for a, b in zip(ours, ref):
         np.testing.assert_array_equal(a, b)
-    choice = choices[key]
-    assert isinstance(choice, TimedChoice) and choice.options == list(options)
-    assert all(len(times) == 5 for times in choice.times)  # both timed
-    assert choice.next_retry is not None
+    if n < PARALLEL_FROM or threads == 1:
+        assert key not in THREADS.choices
+    else:
+        choice = THREADS.choices[key]
+        assert choice.options == [True, False]
+        assert all(len(times) == RECENT for times in choice.times)  # both timed
+        assert choice.next_retry is not None

@@ -5,7 +5,9 @@ import time
 import pytest
 
 from mesimp_engine.kernels import timed_choice
-from mesimp_engine.kernels.timed_choice import MAX_RETRY_EVERY, RECENT, RETRY_EVERY, TimedChoice, TimedChoices, forced
+from mesimp_engine.kernels.timed_choice import (
+    MAX_RETRY_EVERY, RECENT, RETRY_EVERY, RETRY_SHARE, TimedChoice, TimedChoices, forced,
+)
 
 
 class Options:
@@ -39,15 +41,37 @@ def test_it_goes_round_the_options_then_keeps_the_faster():
     assert options.ran == [1] * (RETRY_EVERY - 1)
 
 
+def _drive(choice, seconds, calls):
+    """``calls`` picks, each recorded as taking ``seconds[option]``: the options' indices."""
+    ran = []
+    for _ in range(calls):
+        i = choice.pick()
+        choice.record(i, seconds[i])
+        ran.append(i)
+    return ran
+
+
+def _gaps(ran, option, start):
+    runs = [n for n, i in enumerate(ran) if i == option and n >= start]
+    return [b - a for a, b in zip(runs, runs[1:])]
+
+
 def test_retries_grow_apart_while_the_choice_stands():
-    options, choice = _choice(slow=0)
-    calls = 2 * RECENT + 2 * MAX_RETRY_EVERY + 1100
-    for x in range(calls):
-        choice(x)
-    retries = [n for n, i in enumerate(options.ran) if i == 0 and n >= 2 * RECENT]
-    gaps = [b - a for a, b in zip(retries, retries[1:])]
-    assert gaps[:6] == [32, 64, 128, 256, 512, 1024] and set(gaps[6:]) <= {1024}
+    choice = TimedChoice([abs, abs])
+    # a retry of option 0 costs 1.2 calls of option 1: the next may come 60 calls later
+    ran = _drive(choice, [1.2, 1.0], 2 * RECENT + 2 * MAX_RETRY_EVERY + 1100)
+    assert _gaps(ran, 0, 2 * RECENT)[:7] == [60, 64, 128, 256, 512, 1024, 1024]
+    assert set(_gaps(ran, 0, 2 * RECENT)[6:]) == {MAX_RETRY_EVERY}
     assert choice.best == 1 and choice.interval == MAX_RETRY_EVERY
+
+
+def test_a_slow_retry_waits_until_it_is_a_small_share_of_the_time():
+    """A parallel kernel beside a busy process: a retry waits for a core, 100 times the
+    chosen kernel's time; the next comes after calls that took 1 / RETRY_SHARE times that."""
+    choice = TimedChoice([abs, abs])
+    ran = _drive(choice, [100.0, 1.0], 2 * RECENT + 3 * round(100 / RETRY_SHARE) + 10)
+    gaps = _gaps(ran, 0, 2 * RECENT)
+    assert gaps == [round(100 / RETRY_SHARE)] * 2 and choice.best == 1
 
 
 def test_a_choice_that_turned_slow_is_left_at_once():
@@ -68,16 +92,18 @@ def test_a_choice_that_turned_slow_is_left_at_once():
 
 
 def test_a_retry_that_is_faster_brings_the_next_one_soon():
-    options, choice = _choice(slow=0)
-    for x in range(2 * RECENT + 200):
-        choice(x)
+    choice = TimedChoice([abs, abs])
+    _drive(choice, [1.2, 1.0], 2 * RECENT + 200)
     assert choice.best == 1 and choice.interval > RETRY_EVERY
-    options.slow = 1  # the chosen option now waits ...
-    choice.medians[1] = choice.medians[0] = 1.0  # ... but no call of it has been timed since
-    options.ran.clear()
-    while not options.ran or options.ran[-1] != 0:
-        choice(0)
-    assert choice.interval == RETRY_EVERY
+    ran = []
+    while not ran or ran[-1] != 0:
+        ran += _drive(choice, [0.5, 1.0], 1)  # the machine got idle: the retry is faster
+    assert choice.interval == RETRY_EVERY and choice.best == 1  # one fast timing of five
+    ran = _drive(choice, [0.5, 1.0], 4 * RETRY_EVERY)
+    assert _gaps([0] + ran, 0, 0)[:2] == [RETRY_EVERY, RETRY_EVERY]  # two more confirm it ...
+    assert choice.best == 0  # ... and their median is now the lower
+    ran = _drive(choice, [0.5, 1.0], RETRY_EVERY - 1)
+    assert set(ran) == {0}
 
 
 def test_forced_runs_one_option_untimed():
