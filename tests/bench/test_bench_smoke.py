@@ -3,6 +3,7 @@ document of SPEC section 5 with a row per (case, impl)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -28,6 +29,9 @@ def test_bench_quick_writes_document(bench, tmp_path, prepared_data):
         for case in cases:
             assert any(r["impl"].startswith("floor") for r in rows if r["case"] == case)
         assert "dense/floor" in proc.stdout
+    if bench == "topk":  # the read-pass floor, also like for like on one thread
+        assert "100x500 k=20: ours / floor (1 thread) = " in proc.stdout
+        assert re.search(r"100x500 k=20: (filter|heap) \(1 thread\) / floor \(1 thread\) = [0-9.]+x", proc.stdout)
     if bench == "overhead":  # the papers' "backprop time" in a training step, both precisions
         assert "random data" not in proc.stdout  # the epoch case trains on MNIST itself
         for dtype in ("float32", "float64"):
