@@ -22,8 +22,10 @@ waits until the calls since it have taken ``1 / RETRY_SHARE`` times its time (at
 median): under lasting contention a retry of a parallel kernel waits for a core, a
 scheduler time slice of milliseconds, 100 times the 50 us its call takes on an idle machine,
 so that one in 1,024 calls would cost a tenth of the kernel's time. Measured (Zen 4, the
-MNIST meProp step beside a busy process, 4,000 steps): the retries of the step's seven
-choices, 8-17 each, took 4-6 ms apiece. Results never depend on the choice.
+MNIST meProp step beside a busy process, 4,000 steps): each of the step's seven choices
+retried 8-17 times, a parallel retry waiting 4-6 ms; with the share, 1-3 times, and the
+whole step's time, against always one thread, went from 0.82-0.85x to 0.91-0.96x (6,000
+steps). Results never depend on the choice.
 
 ``forced(i)`` makes every choice run option i (a benchmark's "always parallel" baseline). The
 engine's choices between threads list the parallel kernel first: ``forced(0)`` runs them all
